@@ -1,0 +1,55 @@
+// config.h — the job file (INI, parsed with inih). Every key, its default and meaning is
+// documented in docs/job-file.md. Unknown sections/keys, missing files and impossible values are
+// refused before any work with "FILE:LINE: [section] key: reason".
+// Relative paths are resolved against the job file's folder; values may use ${VAR} and
+// ${VAR:-default} (environment), so one job file serves many clusters.
+#ifndef CLIPNEG_CONFIG_H
+#define CLIPNEG_CONFIG_H
+
+#include <stdint.h>
+
+typedef enum { BACKEND_AUTO = 0, BACKEND_CPU = 1, BACKEND_CUDA = 2 } BackendKind;
+typedef enum { PREC_FP32 = 0, PREC_TF32 = 1, PREC_FP16 = 2, PREC_BF16 = 3 } Precision;
+typedef enum { DATASET_COCO = 0, DATASET_JSONL = 1 } DatasetKind;
+
+typedef struct {
+    char *job_path;         // as given
+    char *job_text;         // the whole file, stored in the HDF5 provenance
+    // [model]
+    char *model_path;       // folder or .safetensors file (required)
+    char *tokenizer_path;   // optional explicit vocabulary (file or folder)
+    int quick_gelu;         // activation: -1 auto (from config), 0 gelu, 1 quick_gelu
+    // [dataset]
+    DatasetKind dataset_kind;
+    char *captions_json;    // coco: captions_*.json (required for coco)
+    char *instances_json;   // coco: instances_*.json (optional; needed by {swap}/{other})
+    char *images_dir;       // folder the image file names are relative to (required)
+    char *manifest;         // jsonl: manifest path (required for jsonl)
+    int max_images;         // 0 = all (first N images by id: quick trials)
+    // [variants]
+    char *variants_file;    // required
+    char *base_variant;     // positive base for flips/accuracy (default: first positive variant)
+    // [output]
+    char *output_path;      // required unless given on the command line (--output wins)
+    int store_embeddings;   // default 1
+    int full_similarity;    // default 0: the N_img x N_text matrix is optional
+    int full_dtype_f16;     // default 1 (float16), 0 = float32
+    // [run]
+    BackendKind backend;    // default auto
+    Precision precision;    // default fp32 (cpu supports fp32 only)
+    int image_batch;        // default 32
+    int text_batch;         // default 256
+    int image_shard;        // images per global shard, default 64 (fixes batch composition)
+    int text_shard;         // texts per global shard, default 512
+    int tile_texts;         // texts per similarity tile, default 4096
+    uint64_t seed;          // default 0
+    int threads;            // 0 = auto
+    int decode_threads;     // default 2
+} JobConfig;
+
+// Parse and validate (files exist, values in range). `overrides` is a NULL-terminated list of
+// "section.key=value" strings from --set, applied after the file (may be NULL).
+int job_load(JobConfig *job, const char *path, const char *const *overrides);
+void job_free(JobConfig *job);
+
+#endif

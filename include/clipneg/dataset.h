@@ -1,0 +1,58 @@
+// dataset.h — what to evaluate: images and their captions, in a deterministic order
+// (images by id, captions by (image id, annotation id)), from COCO JSON or a JSONL manifest.
+#ifndef CLIPNEG_DATASET_H
+#define CLIPNEG_DATASET_H
+
+#include <stdint.h>
+
+typedef struct {
+    int64_t id;
+    char *file_name;        // relative to Dataset.image_root (or absolute)
+    int first_caption;      // captions of this image are [first_caption, first_caption + n_captions)
+    int n_captions;
+    int *categories;        // COCO category ids present (instances JSON), sorted, unique; NULL if unknown
+    int n_categories;
+} DsImage;
+
+typedef struct {
+    int64_t id;
+    int image_index;        // index into Dataset.images
+    char *text;
+    char **negatives;       // JSONL "negatives": extra negative captions (may be empty)
+    int n_negatives;
+} DsCaption;
+
+typedef struct {
+    int id;
+    char *name;             // "person", "dining table", ...
+    char *supercategory;    // "animal", "vehicle", ...
+} DsCategory;
+
+typedef struct {
+    char *image_root;
+    DsImage *images;        // sorted by id
+    int n_images;
+    DsCaption *captions;    // sorted by (image id, caption id); contiguous per image
+    int n_captions;
+    DsCategory *categories; // from instances JSON, sorted by id (empty if none)
+    int n_categories;
+    int has_instances;
+    // What did not make it, counted and reported (never silently dropped):
+    int n_images_without_captions;   // kept as images (retrieval distractors)
+    int n_captions_without_image;    // dropped: their image id is not in "images"
+    int n_duplicate_ids;             // duplicate image or caption ids (first kept)
+    int n_empty_captions;            // kept, flagged at render time
+} Dataset;
+
+// COCO captions JSON as COCO ships it; instances_json may be NULL. CN_OK or CN_E_DATA with
+// "FILE: field: reason" (e.g. "captions_val2017.json: annotations[12].caption: expected a string").
+int dataset_load_coco(Dataset *ds, const char *captions_json, const char *images_dir,
+                      const char *instances_json, int max_images);
+// JSONL: one object per line {"image": path, "caption": text, "id"?: int, "negatives"?: [text...]}.
+// Lines with the same image share one image entry. Errors name "FILE:LINE: field".
+int dataset_load_jsonl(Dataset *ds, const char *manifest, const char *images_dir, int max_images);
+void dataset_free(Dataset *ds);
+// Full path of image i (malloc'ed).
+char *dataset_image_path(const Dataset *ds, int i);
+
+#endif

@@ -1,0 +1,27 @@
+// image.h — decode (stb_image) and CLIP preprocessing, faithful to open_clip's PIL pipeline:
+// Resize(R, bicubic, antialias) on the shorter side -> CenterCrop(R) -> RGB -> ToTensor -> Normalize.
+#ifndef CLIPNEG_IMAGE_H
+#define CLIPNEG_IMAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+// Refuse images whose header claims more pixels than this before allocating (decompression bombs).
+#define IMAGE_MAX_PIXELS (100LL * 1000 * 1000)
+
+extern const float CLIP_MEAN[3]; // 0.48145466, 0.4578275, 0.40821073
+extern const float CLIP_STD[3];  // 0.26862954, 0.26130258, 0.27577711
+
+// Decode an image file/buffer to 8-bit RGB, row-major HWC. Grayscale is expanded, alpha dropped
+// (as PIL's convert("RGB")), 16-bit reduced to 8-bit. Returns CN_OK or CN_E_IMAGE with a message
+// naming the file and the reason. *rgb is malloc'ed.
+int image_load_rgb(const char *path, uint8_t **rgb, int *w, int *h);
+int image_decode_rgb(const uint8_t *buf, size_t len, const char *name, uint8_t **rgb, int *w, int *h);
+
+// rgb [h, w, 3] -> out [3, R, R] normalised with mean/std.
+int image_preprocess(const uint8_t *rgb, int w, int h, int R, const float mean[3], const float std[3], float *out);
+
+// Both steps with CLIP's mean/std.
+int image_load_preprocess(const char *path, int R, float *out);
+
+#endif
