@@ -10,7 +10,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 
-APT_PKGS=(build-essential cmake pkg-config git clang libclang-rt-14-dev
+APT_PKGS=(build-essential cmake pkg-config git clang libclang-rt-14-dev libomp-dev
   libopenmpi-dev openmpi-bin libhdf5-openmpi-dev hdf5-tools
   libopenblas-dev libstb-dev libcjson-dev libinih-dev zlib1g-dev
   slurm-wlm munge

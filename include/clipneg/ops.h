@@ -39,4 +39,32 @@ void relu_forward(float *x, long n);
 // inp [B, C, H, W] -> out [B, C, H/k, W/k]
 void avgpool2d_forward(float *out, const float *inp, int B, int C, int H, int W, int k);
 
+// ---- added by the CPU encoders (no CUDA twin required yet) -------------------------------------
+
+// ViT patch extraction: a conv with kernel = stride = P and no padding, rewritten as GEMM rows.
+// img [B, C, R, R] -> out [B * G * G, C * P * P], G = R / P (a remainder is dropped, as the conv
+// does). Patches in raster order; each row ordered (c, ky, kx) like the conv weight [W, C, P, P],
+// so matmul_forward(tokens, out, patch_w, NULL, B*G*G, C*P*P, W) is the patch embedding.
+void im2patch_forward(float *out, const float *img, int B, int C, int R, int P);
+
+// Attention over a single query per sequence (ModifiedResNet's attention pooling).
+// q [B, C], k and v [B, T, C] (heads of size C/NH contiguous), out [B, C]; no mask.
+void attention_query_forward(float *out, const float *q, const float *k, const float *v, int B, int T, int C,
+                             int NH);
+
+// open_clip's AttentionPool2d: tokens = [mean over HW; the HW positions] + pos_emb, multi-head
+// attention with only the mean token as query, then c_proj.
+// inp [B, C, HW] (NCHW flattened), pos_emb [HW+1, C], q/k/v weights [C, C] + biases [C],
+// c_w [OD, C], c_b [OD]; out [B, OD].
+// scratch: at least attnpool_scratch_floats(B, C, HW) floats.
+long attnpool_scratch_floats(int B, int C, int HW);
+void attnpool_forward(float *out, const float *inp, const float *pos_emb, const float *q_w, const float *q_b,
+                      const float *k_w, const float *k_b, const float *v_w, const float *v_b, const float *c_w,
+                      const float *c_b, float *scratch, int B, int C, int HW, int NH, int OD);
+
+// Threads for the OpenMP loops of the ops and for OpenBLAS (default cn_threads()); the two never
+// run at the same time: GEMMs are called from serial code only, so the pools do not oversubscribe.
+void ops_set_threads(int n);
+int ops_threads(void);
+
 #endif

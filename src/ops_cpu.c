@@ -1,0 +1,327 @@
+// ops_cpu.c — the layer functions of the CPU reference backend (see include/clipneg/ops.h).
+//
+// Plain fp32 loops, llm.c style: one function per layer, row-major tensors, PyTorch weight layouts.
+// Matrix products go to OpenBLAS (cblas_sgemm); everything else is an OpenMP loop.
+//
+// Threading: Debian's OpenBLAS is the pthread build, which keeps its own worker pool. Calling
+// sgemm from inside an OpenMP region would stack both pools on the same cores, so GEMMs are only
+// ever called from serial code (OpenBLAS threads them), and OpenMP loops never call BLAS. Both
+// pools use ops_threads() threads, so at any moment at most that many threads compute.
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clipneg/common.h"
+#include "clipneg/ops.h"
+
+// ---- threads -------------------------------------------------------------------------------------
+
+static int g_threads = 0; // 0: not chosen yet -> cn_threads()
+
+void ops_set_threads(int n) {
+    g_threads = n > 0 ? n : cn_threads();
+    openblas_set_num_threads(g_threads);
+}
+
+int ops_threads(void) {
+    if (g_threads <= 0) ops_set_threads(0);
+    return g_threads;
+}
+
+// Below this many floats an OpenMP region costs more than it saves.
+#define OMP_MIN_WORK 32768L
+
+// ---- normalisation and products ----------------------------------------------------------------
+
+void layernorm_forward(float *out, const float *inp, const float *w, const float *b, int N, int C, float eps) {
+    int nt = ops_threads();
+#pragma omp parallel for num_threads(nt) if ((long)N * C > OMP_MIN_WORK) schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C;
+        float *o = out + (size_t)n * C;
+        // Two passes in double: mean first, then the biased variance around it. Exact enough
+        // that the result does not depend on the residual stream's offset (values ~100 in late
+        // ViT layers), as PyTorch's Welford loop does not either.
+        double sum = 0.0;
+#pragma omp simd reduction(+ : sum)
+        for (int c = 0; c < C; c++) sum += x[c];
+        double mean = sum / C;
+        double var = 0.0;
+#pragma omp simd reduction(+ : var)
+        for (int c = 0; c < C; c++) {
+            double d = x[c] - mean;
+            var += d * d;
+        }
+        var /= C;
+        float rstd = (float)(1.0 / sqrt(var + (double)eps));
+        float m = (float)mean;
+        for (int c = 0; c < C; c++) o[c] = (x[c] - m) * rstd * w[c] + b[c];
+    }
+}
+
+void matmul_forward(float *out, const float *inp, const float *weight, const float *bias, int N, int C, int OC) {
+    ops_threads(); // make sure OpenBLAS got its thread count
+    float beta = 0.0f;
+    if (bias != NULL) {
+        // Start from the bias and let sgemm accumulate onto it (beta = 1): saves a pass.
+        for (int n = 0; n < N; n++) memcpy(out + (size_t)n * OC, bias, (size_t)OC * sizeof(float));
+        beta = 1.0f;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C, weight, C, beta, out, OC);
+}
+
+void matmul_forward_nn(float *out, const float *inp, const float *weight, int N, int C, int OC) {
+    ops_threads();
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, OC, C, 1.0f, inp, C, weight, OC, 0.0f, out, OC);
+}
+
+// ---- pointwise -----------------------------------------------------------------------------------
+
+void quick_gelu_forward(float *x, long n) {
+    int nt = ops_threads();
+#pragma omp parallel for num_threads(nt) if (n > OMP_MIN_WORK) schedule(static)
+    for (long i = 0; i < n; i++) x[i] = x[i] / (1.0f + expf(-1.702f * x[i]));
+}
+
+void gelu_forward(float *x, long n) {
+    int nt = ops_threads();
+    const float inv_sqrt2 = 0.70710678118654752f;
+#pragma omp parallel for num_threads(nt) if (n > OMP_MIN_WORK) schedule(static)
+    for (long i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * inv_sqrt2));
+}
+
+void residual_forward(float *out, const float *a, const float *b, long n) {
+    int nt = ops_threads();
+#pragma omp parallel for simd num_threads(nt) if (n > OMP_MIN_WORK) schedule(static)
+    for (long i = 0; i < n; i++) out[i] = a[i] + b[i];
+}
+
+void relu_forward(float *x, long n) {
+    int nt = ops_threads();
+#pragma omp parallel for simd num_threads(nt) if (n > OMP_MIN_WORK) schedule(static)
+    for (long i = 0; i < n; i++) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+// ---- attention -------------------------------------------------------------------------------------
+
+// One query row against `T` keys: probs[j] = softmax_j(q . k_j * scale). k rows are `kstride`
+// floats apart. Returns nothing; probs must hold T floats.
+static void softmax_scores(float *probs, const float *q, const float *k, long kstride, int T, int hs, float scale) {
+    float maxv = -INFINITY;
+    for (int j = 0; j < T; j++) {
+        const float *kj = k + (size_t)j * kstride;
+        float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+        for (int d = 0; d < hs; d++) dot += q[d] * kj[d];
+        probs[j] = dot * scale;
+        if (probs[j] > maxv) maxv = probs[j];
+    }
+    float sum = 0.0f;
+    for (int j = 0; j < T; j++) {
+        probs[j] = expf(probs[j] - maxv);
+        sum += probs[j];
+    }
+    float inv = 1.0f / sum;
+    for (int j = 0; j < T; j++) probs[j] *= inv;
+}
+
+// out[d] = sum_j probs[j] * v_j[d]; v rows are `vstride` floats apart.
+static void weighted_values(float *out, const float *probs, const float *v, long vstride, int T, int hs) {
+    for (int d = 0; d < hs; d++) out[d] = 0.0f;
+    for (int j = 0; j < T; j++) {
+        const float *vj = v + (size_t)j * vstride;
+        float p = probs[j];
+#pragma omp simd
+        for (int d = 0; d < hs; d++) out[d] += p * vj[d];
+    }
+}
+
+void attention_forward(float *out, const float *qkv, float *scratch, int B, int T, int C, int NH, int causal) {
+    int hs = C / NH;
+    float scale = 1.0f / sqrtf((float)hs);
+    long C3 = 3L * C;
+    int nt = ops_threads();
+    // One task per (sequence, head): each touches its own K/V columns (T x hs, fits in L2) and
+    // its own T x T block of scratch.
+#pragma omp parallel for collapse(2) num_threads(nt) schedule(dynamic, 1)
+    for (int b = 0; b < B; b++) {
+        for (int h = 0; h < NH; h++) {
+            const float *base = qkv + (size_t)b * T * C3 + (size_t)h * hs;
+            float *probs = scratch + ((size_t)b * NH + h) * T * T;
+            for (int i = 0; i < T; i++) {
+                // Under the causal mask query i sees keys 0..i only; masked keys get probability
+                // exactly 0 in PyTorch too (exp(-inf)), so skipping them changes nothing.
+                int n_keys = causal ? i + 1 : T;
+                float *p = probs + (size_t)i * T;
+                softmax_scores(p, base + (size_t)i * C3, base + C, C3, n_keys, hs, scale);
+                for (int j = n_keys; j < T; j++) p[j] = 0.0f;
+                weighted_values(out + ((size_t)b * T + i) * C + (size_t)h * hs, p, base + 2 * C, C3, n_keys, hs);
+            }
+        }
+    }
+}
+
+void attention_query_forward(float *out, const float *q, const float *k, const float *v, int B, int T, int C,
+                             int NH) {
+    int hs = C / NH;
+    float scale = 1.0f / sqrtf((float)hs);
+    int nt = ops_threads();
+#pragma omp parallel num_threads(nt)
+    {
+        float *probs = mallocCheck((size_t)T * sizeof(float)); // per thread: T floats
+#pragma omp for collapse(2) schedule(static)
+        for (int b = 0; b < B; b++) {
+            for (int h = 0; h < NH; h++) {
+                size_t off = (size_t)b * T * C + (size_t)h * hs;
+                softmax_scores(probs, q + (size_t)b * C + (size_t)h * hs, k + off, C, T, hs, scale);
+                weighted_values(out + (size_t)b * C + (size_t)h * hs, probs, v + off, C, T, hs);
+            }
+        }
+        free(probs);
+    }
+}
+
+// ---- convolutions and pooling --------------------------------------------------------------------
+
+// im2col of one image: col[(ic*K + ky)*K + kx, oy*Wo + ox] = inp[ic, oy*S - P + ky, ox*S - P + kx]
+// (zero outside the image), so that out[OC, Ho*Wo] = weight[OC, IC*K*K] @ col.
+static void im2col(float *col, const float *inp, int IC, int H, int W, int K, int S, int P, int Ho, int Wo) {
+    int nt = ops_threads();
+    long work = (long)IC * K * K * Ho * Wo;
+#pragma omp parallel for num_threads(nt) if (work > OMP_MIN_WORK) schedule(static)
+    for (int ic = 0; ic < IC; ic++) {
+        const float *plane = inp + (size_t)ic * H * W;
+        for (int ky = 0; ky < K; ky++) {
+            for (int kx = 0; kx < K; kx++) {
+                float *row = col + (((size_t)ic * K + ky) * K + kx) * Ho * Wo;
+                for (int oy = 0; oy < Ho; oy++) {
+                    int y = oy * S - P + ky;
+                    float *dst = row + (size_t)oy * Wo;
+                    if (y < 0 || y >= H) {
+                        memset(dst, 0, (size_t)Wo * sizeof(float));
+                        continue;
+                    }
+                    const float *src = plane + (size_t)y * W;
+                    for (int ox = 0; ox < Wo; ox++) {
+                        int x = ox * S - P + kx;
+                        dst[ox] = (x >= 0 && x < W) ? src[x] : 0.0f;
+                    }
+                }
+            }
+        }
+    }
+}
+
+void conv2d_forward(float *out, const float *inp, const float *weight, const float *bias, float *scratch, int B,
+                    int IC, int H, int W, int OC, int K, int S, int P) {
+    ops_threads();
+    int Ho = (H + 2 * P - K) / S + 1, Wo = (W + 2 * P - K) / S + 1;
+    long HWo = (long)Ho * Wo, KK = (long)IC * K * K;
+    // A 1x1, stride 1, unpadded conv is already a GEMM on the NCHW image: no im2col copy.
+    int direct = (K == 1 && S == 1 && P == 0);
+    for (int b = 0; b < B; b++) {
+        const float *img = inp + (size_t)b * IC * H * W;
+        float *o = out + (size_t)b * OC * HWo;
+        const float *col = img;
+        if (!direct) {
+            im2col(scratch, img, IC, H, W, K, S, P, Ho, Wo);
+            col = scratch;
+        }
+        float beta = 0.0f;
+        if (bias != NULL) {
+            for (int oc = 0; oc < OC; oc++) {
+                float bv = bias[oc];
+                float *dst = o + (size_t)oc * HWo;
+                for (long i = 0; i < HWo; i++) dst[i] = bv;
+            }
+            beta = 1.0f;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OC, (int)HWo, (int)KK, 1.0f, weight, (int)KK, col,
+                    (int)HWo, beta, o, (int)HWo);
+    }
+}
+
+void avgpool2d_forward(float *out, const float *inp, int B, int C, int H, int W, int k) {
+    int Ho = H / k, Wo = W / k; // floor, as nn.AvgPool2d(k) (ceil_mode=False)
+    float inv = 1.0f / (float)(k * k);
+    int nt = ops_threads();
+    long planes = (long)B * C;
+#pragma omp parallel for num_threads(nt) if (planes * H * W > OMP_MIN_WORK) schedule(static)
+    for (long pc = 0; pc < planes; pc++) {
+        const float *src = inp + (size_t)pc * H * W;
+        float *dst = out + (size_t)pc * Ho * Wo;
+        for (int oy = 0; oy < Ho; oy++) {
+            for (int ox = 0; ox < Wo; ox++) {
+                float s = 0.0f;
+                for (int dy = 0; dy < k; dy++) {
+                    const float *r = src + (size_t)(oy * k + dy) * W + (size_t)ox * k;
+                    for (int dx = 0; dx < k; dx++) s += r[dx];
+                }
+                dst[(size_t)oy * Wo + ox] = s * inv;
+            }
+        }
+    }
+}
+
+void im2patch_forward(float *out, const float *img, int B, int C, int R, int P) {
+    int G = R / P;
+    long row_len = (long)C * P * P;
+    int nt = ops_threads();
+#pragma omp parallel for collapse(2) num_threads(nt) if ((long)B * G * G * row_len > OMP_MIN_WORK) schedule(static)
+    for (int b = 0; b < B; b++) {
+        for (int gy = 0; gy < G; gy++) {
+            for (int gx = 0; gx < G; gx++) {
+                float *row = out + (((size_t)b * G + gy) * G + gx) * row_len;
+                for (int c = 0; c < C; c++) {
+                    for (int ky = 0; ky < P; ky++) {
+                        const float *src = img + (((size_t)b * C + c) * R + (size_t)gy * P + ky) * R + (size_t)gx * P;
+                        memcpy(row + ((size_t)c * P + ky) * P, src, (size_t)P * sizeof(float));
+                    }
+                }
+            }
+        }
+    }
+}
+
+// ---- ModifiedResNet attention pooling ----------------------------------------------------------
+
+long attnpool_scratch_floats(int B, int C, int HW) {
+    long T = HW + 1;
+    return 3L * B * T * C + 2L * B * C; // tokens, k, v [B,T,C]; q, attended [B,C]
+}
+
+void attnpool_forward(float *out, const float *inp, const float *pos_emb, const float *q_w, const float *q_b,
+                      const float *k_w, const float *k_b, const float *v_w, const float *v_b, const float *c_w,
+                      const float *c_b, float *scratch, int B, int C, int HW, int NH, int OD) {
+    int T = HW + 1;
+    float *tokens = scratch;                    // [B, T, C]
+    float *k = tokens + (size_t)B * T * C;      // [B, T, C]
+    float *v = k + (size_t)B * T * C;           // [B, T, C]
+    float *q = v + (size_t)B * T * C;           // [B, C]   projection of the mean token
+    float *attended = q + (size_t)B * C;        // [B, C]
+    int nt = ops_threads();
+    // NCHW -> tokens: row 0 the spatial mean, rows 1..HW the positions; + positional embedding.
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int b = 0; b < B; b++) {
+        const float *x = inp + (size_t)b * C * HW;
+        float *tok = tokens + (size_t)b * T * C;
+        for (int c = 0; c < C; c++) {
+            const float *plane = x + (size_t)c * HW;
+            float s = 0.0f;
+            for (int p = 0; p < HW; p++) {
+                s += plane[p];
+                tok[(size_t)(p + 1) * C + c] = plane[p] + pos_emb[(size_t)(p + 1) * C + c];
+            }
+            tok[c] = s / (float)HW + pos_emb[c];
+        }
+    }
+    // Keys and values for every token; the query only for the mean token (the only output used).
+    matmul_forward(k, tokens, k_w, k_b, B * T, C, C);
+    matmul_forward(v, tokens, v_w, v_b, B * T, C, C);
+    for (int b = 0; b < B; b++) memcpy(attended + (size_t)b * C, tokens + (size_t)b * T * C, (size_t)C * sizeof(float));
+    matmul_forward(q, attended, q_w, q_b, B, C, C);
+    attention_query_forward(attended, q, k, v, B, T, C, NH);
+    matmul_forward(out, attended, c_w, c_b, B, C, OD);
+}
