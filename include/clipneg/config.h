@@ -49,7 +49,24 @@ typedef struct {
 
 // Parse and validate (files exist, values in range). `overrides` is a NULL-terminated list of
 // "section.key=value" strings from --set, applied after the file (may be NULL).
+// Also loads the variants file once to validate it and fills base_variant with the first
+// positive variant when the job names none (NULL only if the file has no positive variant).
+// `--output PATH` of the command line is the override "output.path=PATH". Relative paths in
+// overrides are relative to the current directory, in the file to the job file's folder.
+// On failure *job is left empty (nothing to free) and cn_last_error() says
+// "FILE:LINE: [section] key: reason" (or "--set section.key: reason").
 int job_load(JobConfig *job, const char *path, const char *const *overrides);
 void job_free(JobConfig *job);
+
+// ---- INI reading shared by the job file and the variants file (inih underneath) ---------------
+// Debian's inih 55 gives handlers no line number, so this wrapper feeds inih line by line and
+// passes the line on. It also calls the handler once per section header with key == value ==
+// NULL (so empty sections are seen), refuses lines longer than inih's 200-byte buffer (inih
+// would silently split them) and does not do inih's indented continuation lines (an indented
+// "key = value" is just a key). The handler returns CN_OK or a CN_E_* code with cn_fail() set;
+// the first error (handler or syntax, whichever comes first in the file) is returned.
+typedef int (*IniLineHandler)(void *user, const char *section, const char *key, const char *value,
+                              int line);
+int ini_parse_text(const char *path, const char *text, IniLineHandler handler, void *user);
 
 #endif

@@ -76,13 +76,19 @@ TINY = {
 STORE_DTYPES = {
     "vit-tiny": {"token_embedding.weight": torch.float16,
                  "positional_embedding": torch.bfloat16,
+                 "visual.transformer.resblocks.0.attn.in_proj_weight": torch.float16,
+                 "visual.transformer.resblocks.0.mlp.c_proj.weight": torch.bfloat16,
                  "visual.transformer.resblocks.1.mlp.c_fc.weight": torch.bfloat16,
-                 "visual.transformer.resblocks.0.attn.in_proj_weight": torch.float16},
+                 "visual.transformer.resblocks.1.mlp.c_proj.weight": torch.float16},
     "rn-tiny": {"token_embedding.weight": torch.bfloat16,
                 "visual.attnpool.q_proj.weight": torch.float16,
                 "visual.attnpool.k_proj.weight": torch.float16,
                 "visual.attnpool.v_proj.weight": torch.bfloat16,
+                "visual.layer3.0.conv2.weight": torch.bfloat16,
+                "visual.layer4.0.conv1.weight": torch.float16,
                 "visual.layer4.0.conv2.weight": torch.float16,
+                "visual.layer4.0.conv3.weight": torch.bfloat16,
+                "visual.layer4.0.downsample.0.weight": torch.float16,
                 "transformer.resblocks.0.mlp.c_proj.weight": torch.bfloat16},
 }
 
@@ -218,8 +224,20 @@ def write_expected(model, cfg, out_dir, texts, extra_meta):
                "pixels": pixels.float().contiguous(),
                "image_embeds": image_embeds.float().contiguous(),
                "logit_scale": model.logit_scale.exp().reshape(1).float().contiguous()}
-    save_file(tensors, os.path.join(out_dir, "expected.safetensors"), metadata=meta)
+    save_sorted(tensors, os.path.join(out_dir, "expected.safetensors"), meta)
     return tensors
+
+
+def save_sorted(tensors, path, meta):
+    """safetensors.save_file, with the header re-serialised with sorted keys: the library writes the
+    __metadata__ map in hash order, which would make every regeneration a spurious git diff."""
+    from safetensors.torch import save
+    blob = save(tensors, metadata=meta)
+    n = int.from_bytes(blob[:8], "little")
+    header = json.dumps(json.loads(blob[8:8 + n]), sort_keys=True, separators=(",", ":")).encode()
+    header += b" " * (-len(header) % 8)  # keep the data section 8-byte aligned, as the library does
+    with open(path, "wb") as f:
+        f.write(len(header).to_bytes(8, "little") + header + blob[8 + n:])
 
 
 # ---- HF transformers CLIPModel layout ----------------------------------------------------------

@@ -1,0 +1,97 @@
+// encoder_common.c — the transformer stack shared by the ViT and text towers, the image entry
+// point, chunking and L2 normalisation.
+#include <math.h>
+#include <stdlib.h>
+
+#include "clipneg/common.h"
+#include "clipneg/encoder.h"
+#include "clipneg/ops.h"
+#include "encoder_common.h"
+
+long transformer_floats_per_seq(int T, int C, int M) {
+    // x, ln, att: C each; qkv: 3C; mlp: M  (per token)
+    return (long)T * (6L * C + M);
+}
+
+void transformer_acts_alloc(TransformerActs *a, int B, int T, int C, int M, int NH) {
+    long per_seq_scores = (long)NH * T * T;
+    long seqs = ENCODER_SCORES_BYTES / (long)sizeof(float) / per_seq_scores;
+    a->seqs_per_attention = (int)CN_MAX(1, CN_MIN(seqs, (long)B));
+    size_t rows = (size_t)B * T;
+    size_t total = rows * (6 * (size_t)C + M) + (size_t)a->seqs_per_attention * per_seq_scores;
+    a->memory = mallocCheck(total * sizeof(float));
+    float *p = a->memory;
+    a->x = p;      p += rows * C;
+    a->ln = p;     p += rows * C;
+    a->qkv = p;    p += rows * 3 * C;
+    a->att = p;    p += rows * C;
+    a->mlp = p;    p += rows * M;
+    a->scores = p;
+}
+
+void transformer_acts_free(TransformerActs *a) {
+    free(a->memory);
+    a->memory = NULL;
+}
+
+// One pre-LN residual block on a->x [B*T, C].
+static void block_forward(const ClipBlock *blk, TransformerActs *a, int B, int T, int C, int NH, int M, int causal,
+                          int quick_gelu, float eps) {
+    int N = B * T;
+    long NC = (long)N * C;
+    // attention branch
+    layernorm_forward(a->ln, a->x, blk->ln_1_w, blk->ln_1_b, N, C, eps);
+    matmul_forward(a->qkv, a->ln, blk->qkv_w, blk->qkv_b, N, C, 3 * C);
+    for (int b0 = 0; b0 < B; b0 += a->seqs_per_attention) {
+        int nb = CN_MIN(a->seqs_per_attention, B - b0);
+        attention_forward(a->att + (size_t)b0 * T * C, a->qkv + (size_t)b0 * T * 3 * C, a->scores, nb, T, C, NH,
+                          causal);
+    }
+    matmul_forward(a->ln, a->att, blk->out_w, blk->out_b, N, C, C);
+    residual_forward(a->x, a->x, a->ln, NC);
+    // MLP branch
+    layernorm_forward(a->ln, a->x, blk->ln_2_w, blk->ln_2_b, N, C, eps);
+    matmul_forward(a->mlp, a->ln, blk->fc_w, blk->fc_b, N, C, M);
+    if (quick_gelu)
+        quick_gelu_forward(a->mlp, (long)N * M);
+    else
+        gelu_forward(a->mlp, (long)N * M);
+    matmul_forward(a->ln, a->mlp, blk->proj_w, blk->proj_b, N, M, C);
+    residual_forward(a->x, a->x, a->ln, NC);
+}
+
+void transformer_forward(const ClipBlock *blocks, int L, TransformerActs *a, int B, int T, int C, int NH, int M,
+                         int causal, int quick_gelu, float eps) {
+    for (int l = 0; l < L; l++) block_forward(&blocks[l], a, B, T, C, NH, M, causal, quick_gelu, eps);
+}
+
+int encoder_chunk_items(long bytes_per_item, int B) {
+    long n = ENCODER_CHUNK_BYTES / (bytes_per_item > 0 ? bytes_per_item : 1);
+    return (int)CN_MAX(1, CN_MIN(n, (long)B));
+}
+
+int encode_images_cpu(const ClipModel *m, const float *pixels, int B, float *out) {
+    if (m == NULL || m->memory == NULL) return cn_fail(CN_E_INTERNAL, "encode_images_cpu: no model loaded");
+    if (B < 0) return cn_fail(CN_E_INTERNAL, "encode_images_cpu: negative batch size %d", B);
+    if (B == 0) return CN_OK;
+    if (pixels == NULL || out == NULL) return cn_fail(CN_E_INTERNAL, "encode_images_cpu: NULL buffer");
+    if (m->cfg.vision_kind == CLIP_VISION_RESNET) {
+        if (m->bottlenecks == NULL) return cn_fail(CN_E_MODEL, "encode_images_cpu: model has no ResNet weights");
+        return resnet_encode_images(m, pixels, B, out);
+    }
+    if (m->patch_w == NULL || m->vis_blocks == NULL)
+        return cn_fail(CN_E_MODEL, "encode_images_cpu: model has no vision transformer weights");
+    return vit_encode_images(m, pixels, B, out);
+}
+
+void l2_normalize_rows(float *x, int B, int D) {
+    for (int b = 0; b < B; b++) {
+        float *row = x + (size_t)b * D;
+        double ss = 0.0;
+        for (int d = 0; d < D; d++) ss += (double)row[d] * row[d];
+        // F.normalize: x / max(||x||, eps), eps = 1e-12
+        double norm = sqrt(ss);
+        float inv = (float)(1.0 / (norm > 1e-12 ? norm : 1e-12));
+        for (int d = 0; d < D; d++) row[d] *= inv;
+    }
+}

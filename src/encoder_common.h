@@ -1,0 +1,46 @@
+// encoder_common.h — pieces shared by the CPU towers (encoder_vit.c, encoder_resnet.c,
+// encoder_text.c). Internal to src/: the public API is include/clipneg/encoder.h.
+#ifndef CLIPNEG_ENCODER_COMMON_H
+#define CLIPNEG_ENCODER_COMMON_H
+
+#include <stddef.h>
+
+#include "clipneg/model.h"
+
+// Activations are bounded per call: a batch is run in chunks whose buffers fit in this many
+// bytes (a larger batch does not make the GEMMs faster once they have a few hundred rows).
+#define ENCODER_CHUNK_BYTES (256L << 20)
+// The T x T attention probabilities of a chunk are computed a few sequences at a time.
+#define ENCODER_SCORES_BYTES (64L << 20)
+
+// Activations of a pre-LN transformer run over `rows` = B*T tokens; one allocation.
+typedef struct {
+    float *x;       // [rows, C]  residual stream
+    float *ln;      // [rows, C]  layernorm output / projection output before the residual add
+    float *qkv;     // [rows, 3C]
+    float *att;     // [rows, C]  attention output (heads concatenated)
+    float *mlp;     // [rows, M]
+    float *scores;  // [seqs_per_attention * NH * T * T]  attention probabilities
+    int seqs_per_attention; // sequences per attention_forward call (bounded by ENCODER_SCORES_BYTES)
+    float *memory;
+} TransformerActs;
+
+// Floats of activations per sequence of T tokens (for choosing a chunk size).
+long transformer_floats_per_seq(int T, int C, int M);
+// Allocate for up to B sequences of up to T tokens.
+void transformer_acts_alloc(TransformerActs *a, int B, int T, int C, int M, int NH);
+void transformer_acts_free(TransformerActs *a);
+
+// x [B, T, C] in place through `L` pre-LN residual blocks:
+//   x = x + out_proj(attention(ln_1(x)));  x = x + c_proj(act(c_fc(ln_2(x))))
+void transformer_forward(const ClipBlock *blocks, int L, TransformerActs *a, int B, int T, int C, int NH, int M,
+                         int causal, int quick_gelu, float eps);
+
+// Items per chunk so that `bytes_per_item` * chunk <= ENCODER_CHUNK_BYTES (at least 1, at most B).
+int encoder_chunk_items(long bytes_per_item, int B);
+
+// The towers (called by encode_images_cpu after its argument checks).
+int vit_encode_images(const ClipModel *m, const float *pixels, int B, float *out);
+int resnet_encode_images(const ClipModel *m, const float *pixels, int B, float *out);
+
+#endif
