@@ -145,6 +145,10 @@ int reduce_write_json(const char *path, const ReduceResult *r);
 void reduce_print_table(FILE *fp, const ReduceResult *r);
 void reduce_result_free(ReduceResult *r);
 
+// The steps of reduce_compute (collective; `file` opened with rio_open, r's variant fields set):
+int reduce_paired_stats(hid_t file, const ReduceOptions *o, ReduceResult *r); // moments, hist, contrasts
+int reduce_retrieval(hid_t file, const ReduceOptions *o, ReduceResult *r);    // R@k
+
 // ---- HDF5 helpers shared by reduce and export-tsne (reduce_io.c) -------------------------------
 // All return CN_OK or CN_E_DATA / CN_E_IO with a message naming the file's dataset.
 // Open with the MPI-IO driver on MPI_COMM_WORLD (collective). HDF5's own error stack is silenced.

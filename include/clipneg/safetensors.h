@@ -27,17 +27,30 @@ typedef struct {
     char path[4096];
     uint8_t *map;
     size_t size;
-    StTensor *tensors;
+    StTensor *tensors;       // sorted by name (safetensors_find is a binary search)
     int n;
+    // "__metadata__" string map, in header order (n_meta == 0 when absent)
+    char **meta_keys, **meta_values;
+    int n_meta;
+    int owns_map;            // 1 when safetensors_open mmap'ed the file (close unmaps it)
 } SafeTensors;
 
 // Open and validate. CN_OK or CN_E_MODEL with a message naming the file and the field.
+// On failure `st` holds nothing (no close needed, closing is harmless).
 int safetensors_open(SafeTensors *st, const char *path);
-// Parse from memory (the fuzz target and tests use this); `st->map` is not owned then.
+// Parse from memory (the fuzz target and tests use this); `st->map` is not owned then and `buf`
+// must outlive `st`. Same failure contract as safetensors_open.
 int safetensors_parse(SafeTensors *st, const uint8_t *buf, size_t size, const char *name);
 void safetensors_close(SafeTensors *st);
 StTensor *safetensors_find(const SafeTensors *st, const char *name);
-// Convert a F32/F16/BF16 tensor to fp32 (dst has numel floats).
+// The __metadata__ value for `key`, or NULL.
+const char *safetensors_metadata(const SafeTensors *st, const char *key);
+// Convert a F32/F16/BF16 tensor to fp32 (dst has numel floats). CN_E_MODEL for other dtypes.
 int safetensors_to_f32(const StTensor *t, float *dst);
+// Convert an I64/I32 tensor to int32 (dst has numel ints); CN_E_MODEL on other dtypes or a value
+// outside int32 (used for token-id fixtures).
+int safetensors_to_i32(const StTensor *t, int32_t *dst);
+// Bytes per element of a safetensors dtype string ("F32" -> 4), 0 when unknown.
+size_t safetensors_itemsize(const char *dtype);
 
 #endif
