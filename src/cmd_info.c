@@ -1,10 +1,146 @@
-// cmd_info.c — PLACEHOLDER until implemented (see include/clipneg/commands.h).
+// cmd_info.c — `clipneg info OUT.h5`: is the evaluation complete, which shards are done per phase,
+// what failed (counts by status, the first few errors) and the provenance attributes.
+// Exit status: 0 complete, 1 incomplete (a partial run: re-run `clipneg eval` to resume),
+// 6 unreadable or not a clipneg eval file, 2 usage. Serial HDF5: no MPI needed.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "clipneg/commands.h"
 #include "clipneg/common.h"
+#include "clipneg/h5out.h"
+
+enum { INFO_INCOMPLETE = 1, MAX_ERRORS_SHOWN = 5 };
+
+static void print_attr(hid_t fid, const char *name) {
+    char *s = NULL;
+    int64_t v;
+    if (h5_attr_read_str(fid, name, &s) == CN_OK) {
+        // multi-line values (job text, hashes) are indented under their name
+        printf("  %-16s ", name);
+        for (const char *p = s; *p; p++) {
+            putchar(*p);
+            if (*p == '\n' && p[1]) printf("  %-16s ", "");
+        }
+        if (!s[0] || s[strlen(s) - 1] != '\n') putchar('\n');
+    } else if (h5_attr_read_int(fid, name, &v) == CN_OK) {
+        printf("  %-16s %lld\n", name, (long long)v);
+    } else {
+        printf("  %-16s (missing)\n", name);
+    }
+    free(s);
+}
+
+// One row of a variable-length string dataset (malloc'ed, "" on failure).
+static char *read_str_row(hid_t fid, const char *dset, int64_t row) {
+    char *out = NULL, *v = NULL;
+    hid_t d = H5Dopen2(fid, dset, H5P_DEFAULT);
+    if (d >= 0) {
+        hid_t fs = H5Dget_space(d), t = h5_str_type();
+        hsize_t start = (hsize_t)row, one = 1;
+        hid_t ms = H5Screate_simple(1, &one, NULL);
+        if (H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &one, NULL) >= 0 &&
+            H5Dread(d, t, ms, fs, H5P_DEFAULT, &v) >= 0) {
+            out = strdupCheck(v ? v : "");
+            H5Dvlen_reclaim(t, ms, H5P_DEFAULT, &v);
+        }
+        H5Sclose(ms);
+        H5Tclose(t);
+        H5Sclose(fs);
+        H5Dclose(d);
+    }
+    return out ? out : strdupCheck("");
+}
+
+static int64_t count_flags(const uint8_t *f, int64_t n) {
+    int64_t k = 0;
+    for (int64_t i = 0; i < n; i++) k += f[i] != 0;
+    return k;
+}
+
+static int info_file(const char *path) {
+    H5Existing ex;
+    int rc = h5out_inspect(path, &ex);
+    if (rc != CN_OK) {
+        fprintf(stderr, "clipneg info: %s\n", cn_last_error());
+        h5out_existing_free(&ex);
+        return CN_E_IO;
+    }
+    hid_t fid = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (fid < 0) {
+        fprintf(stderr, "clipneg info: %s: cannot open\n", path);
+        h5out_existing_free(&ex);
+        return CN_E_IO;
+    }
+    const H5Shape *sh = &ex.shape;
+    int64_t n_text_done = count_flags(ex.text_done, ex.n_text_shards);
+    int64_t n_img_done = count_flags(ex.image_done, ex.n_image_shards);
+    int64_t n_sim_done = count_flags(ex.sim_done, ex.n_image_shards);
+    printf("%s: %s\n", path, ex.complete ? "COMPLETE" : "INCOMPLETE (re-run the same `clipneg eval` to resume)");
+    printf("shape: %lld images, %lld captions, %lld variants, %lld texts, D = %lld\n", (long long)sh->n_img,
+           (long long)sh->n_cap, (long long)sh->n_var, (long long)sh->n_text, (long long)sh->dim);
+    printf("embeddings: %s; full similarity: %s\n", sh->store_embeddings ? "stored" : "not stored",
+           ex.has_full ? (sh->full_f16 ? "float16" : "float32") : "not stored");
+    printf("shards done: texts %lld/%lld (of %lld rows), images %lld/%lld, similarity %lld/%lld (of %lld rows)\n",
+           (long long)n_text_done, (long long)ex.n_text_shards, (long long)sh->text_shard, (long long)n_img_done,
+           (long long)ex.n_image_shards, (long long)n_sim_done, (long long)ex.n_image_shards, (long long)sh->image_shard);
+
+    // failures by status
+    int8_t *ist = mallocCheck((size_t)sh->n_img + 1), *tst = mallocCheck((size_t)sh->n_text + 1);
+    int8_t *trunc = mallocCheck((size_t)sh->n_text + 1);
+    if (h5_read_all(fid, "/images/status", H5K_I8, ist, sh->n_img) || h5_read_all(fid, "/texts/status", H5K_I8, tst, sh->n_text) ||
+        h5_read_all(fid, "/texts/truncated", H5K_I8, trunc, sh->n_text)) {
+        fprintf(stderr, "clipneg info: %s: %s\n", path, cn_last_error());
+        rc = CN_E_IO;
+    } else {
+        int64_t ic[5] = {0}, tc[5] = {0}, n_trunc = 0;
+        for (int64_t i = 0; i < sh->n_img; i++) ic[ist[i] >= 0 && ist[i] <= 4 ? ist[i] : 0]++;
+        for (int64_t t = 0; t < sh->n_text; t++) {
+            tc[tst[t] >= 0 && tst[t] <= 3 ? tst[t] + 1 : 0]++;
+            n_trunc += trunc[t] == 1;
+        }
+        printf("images: %lld ok, %lld missing file, %lld decode error, %lld refused, %lld pending\n", (long long)ic[1],
+               (long long)ic[2], (long long)ic[3], (long long)ic[4], (long long)ic[0]);
+        printf("texts: %lld ok, %lld no subject, %lld empty caption, %lld no negative, %lld pending; %lld truncated\n",
+               (long long)tc[1], (long long)tc[2], (long long)tc[3], (long long)tc[4], (long long)tc[0], (long long)n_trunc);
+        int shown = 0;
+        for (int64_t i = 0; i < sh->n_img && shown < MAX_ERRORS_SHOWN; i++) {
+            if (ist[i] < 2) continue;
+            char *name = read_str_row(fid, "/images/file_name", i), *err = read_str_row(fid, "/images/error", i);
+            printf("  image %lld (%s): status %d: %s\n", (long long)i, name, ist[i], err[0] ? err : "(no message)");
+            free(name);
+            free(err);
+            shown++;
+        }
+        int64_t n_failed = ic[2] + ic[3] + ic[4];
+        if (n_failed > shown) printf("  ... and %lld more failed images\n", (long long)(n_failed - shown));
+    }
+    free(ist);
+    free(tst);
+    free(trunc);
+
+    printf("provenance:\n");
+    static const char *const ATTRS[] = {"format", "format_version", "clipneg_version", "git_commit", "model_path",
+                                        "model_arch", "model_sha256", "random_weights", "backend", "precision",
+                                        "ranks", "start_time", "end_time", "job_sha256", "job_text", NULL};
+    for (int i = 0; ATTRS[i]; i++) print_attr(fid, ATTRS[i]);
+    int64_t rw = 0;
+    if (h5_attr_read_int(fid, "random_weights", &rw) == CN_OK && rw)
+        printf("WARNING: the model had RANDOM TEST WEIGHTS: the numbers in this file are meaningless\n");
+    H5Fclose(fid);
+    int complete = ex.complete;
+    h5out_existing_free(&ex);
+    if (rc != CN_OK) return rc;
+    return complete ? CN_OK : INFO_INCOMPLETE;
+}
 
 int cmd_info(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    cn_warn("'info' is not implemented yet");
-    return CN_E_INTERNAL;
+    if (argc != 2 || argv[1][0] == '-') {
+        int help = argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"));
+        fprintf(help ? stdout : stderr,
+                "usage: clipneg info OUT.h5\n"
+                "exit status: 0 complete, 1 incomplete (resume with clipneg eval), 6 unreadable / not a clipneg file\n");
+        return help ? CN_OK : CN_E_USAGE;
+    }
+    return info_file(argv[1]);
 }

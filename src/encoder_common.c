@@ -65,8 +65,12 @@ void transformer_forward(const ClipBlock *blocks, int L, TransformerActs *a, int
     for (int l = 0; l < L; l++) block_forward(&blocks[l], a, B, T, C, NH, M, causal, quick_gelu, eps);
 }
 
+static long g_chunk_bytes = ENCODER_CHUNK_BYTES;
+
+void encoder_cpu_set_chunk_bytes(long bytes) { g_chunk_bytes = bytes > 0 ? bytes : ENCODER_CHUNK_BYTES; }
+
 int encoder_chunk_items(long bytes_per_item, int B) {
-    long n = ENCODER_CHUNK_BYTES / (bytes_per_item > 0 ? bytes_per_item : 1);
+    long n = g_chunk_bytes / (bytes_per_item > 0 ? bytes_per_item : 1);
     return (int)CN_MAX(1, CN_MIN(n, (long)B));
 }
 

@@ -9,6 +9,7 @@
 
 // Activations are bounded per call: a batch is run in chunks whose buffers fit in this many
 // bytes (a larger batch does not make the GEMMs faster once they have a few hundred rows).
+// Adjustable with encoder_cpu_set_chunk_bytes() (encoder.h).
 #define ENCODER_CHUNK_BYTES (256L << 20)
 // The T x T attention probabilities of a chunk are computed a few sequences at a time.
 #define ENCODER_SCORES_BYTES (64L << 20)
@@ -36,11 +37,20 @@ void transformer_acts_free(TransformerActs *a);
 void transformer_forward(const ClipBlock *blocks, int L, TransformerActs *a, int B, int T, int C, int NH, int M,
                          int causal, int quick_gelu, float eps);
 
-// Items per chunk so that `bytes_per_item` * chunk <= ENCODER_CHUNK_BYTES (at least 1, at most B).
+// Items per chunk so that `bytes_per_item` * chunk <= the chunk budget (at least 1, at most B).
 int encoder_chunk_items(long bytes_per_item, int B);
 
 // The towers (called by encode_images_cpu after its argument checks).
 int vit_encode_images(const ClipModel *m, const float *pixels, int B, float *out);
 int resnet_encode_images(const ClipModel *m, const float *pixels, int B, float *out);
+
+// ---- shared by `clipneg encode-image` / `encode-text` (encoder_print.c) -------------------------
+
+typedef enum { EMBED_FORMAT_JSON = 0, EMBED_FORMAT_CSV = 1 } EmbedFormat;
+// Parse "json" / "csv"; CN_OK or CN_E_USAGE (message set).
+int embed_format_parse(const char *s, EmbedFormat *fmt);
+// Print n embeddings [n, D] labelled by inputs[i] to stdout (%.9g: floats round-trip exactly).
+void embed_print(EmbedFormat fmt, const char *model_name, int normalized, const char *const *inputs,
+                 const float *emb, int n, int D);
 
 #endif

@@ -70,6 +70,11 @@ typedef struct {
     uint32_t cp[3]; // 0-terminated when shorter
 } FtfyEntity;
 
+typedef struct {
+    uint32_t cp;
+    uint32_t out[3]; // replacement, 0-terminated when shorter
+} UniMulti;
+
 #define FTFY_N_CHARMAPS 9
 
 extern const UniRange uni_prop_ranges[];
@@ -98,5 +103,15 @@ extern const UniPair ftfy_char_cats[];
 extern const int ftfy_char_cats_count;
 extern const char *const ftfy_charmap_names[FTFY_N_CHARMAPS];
 extern const uint32_t ftfy_charmaps[FTFY_N_CHARMAPS][256];
+extern const uint32_t ftfy_cp1252_strict[];
+extern const int ftfy_cp1252_strict_count;
+extern const UniMulti ftfy_ligatures[];
+extern const int ftfy_ligatures_count;
+extern const UniMulti ftfy_width_map[];
+extern const int ftfy_width_map_count;
+extern const UniMulti ftfy_quotes[];
+extern const int ftfy_quotes_count;
+extern const uint32_t ftfy_control_chars[];
+extern const int ftfy_control_chars_count;
 
 #endif

@@ -3,6 +3,7 @@
 #ifndef CLIPNEG_DATASET_H
 #define CLIPNEG_DATASET_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct {
@@ -42,6 +43,9 @@ typedef struct {
     int n_captions_without_image;    // dropped: their image id is not in "images"
     int n_duplicate_ids;             // duplicate image or caption ids (first kept)
     int n_empty_captions;            // kept, flagged at render time
+    int n_invalid_utf8;              // captions/negatives with bytes that are not UTF-8: kept, each bad
+                                     // sequence replaced by U+FFFD (as Python's decode(errors="replace"))
+    int n_dropped_by_max_images;     // captions of images beyond max_images (left out on purpose)
 } Dataset;
 
 // COCO captions JSON as COCO ships it; instances_json may be NULL. CN_OK or CN_E_DATA with
@@ -50,9 +54,15 @@ int dataset_load_coco(Dataset *ds, const char *captions_json, const char *images
                       const char *instances_json, int max_images);
 // JSONL: one object per line {"image": path, "caption": text, "id"?: int, "negatives"?: [text...]}.
 // Lines with the same image share one image entry. Errors name "FILE:LINE: field".
+// images_dir may be NULL: image paths are then relative to the manifest's folder.
 int dataset_load_jsonl(Dataset *ds, const char *manifest, const char *images_dir, int max_images);
 void dataset_free(Dataset *ds);
 // Full path of image i (malloc'ed).
 char *dataset_image_path(const Dataset *ds, int i);
+
+// Copy of s (n bytes) with every ill-formed UTF-8 sequence replaced by U+FFFD, the same
+// "maximal subpart" rule as Python's bytes.decode("utf-8", errors="replace"). *n_bad (may be NULL)
+// receives the number of replacements.
+char *utf8_sanitize(const char *s, size_t n, int *n_bad);
 
 #endif

@@ -21,4 +21,9 @@ int encode_texts_cpu_full(const ClipModel *m, const int32_t *ids, int B, float *
 // In place L2 normalisation of rows: x[i,:] /= max(||x[i,:]||, 1e-12). Explicit, separate step.
 void l2_normalize_rows(float *x, int B, int D);
 
+// Activations are bounded: a batch runs in chunks whose buffers fit in `bytes` (default 256 MiB;
+// 0 restores the default). Results do not depend on it beyond fp32 rounding; tests set it tiny
+// to exercise the chunk loops.
+void encoder_cpu_set_chunk_bytes(long bytes);
+
 #endif

@@ -24,12 +24,12 @@ typedef struct {
     int image_size;       // R: input resolution (224, 336, 384, ...)
     int embed_dim;        // D: joint embedding size
     // ViT tower
-    int patch_size;       // P
+    int patch_size;       // P (0 for ResNet)
     int vision_width;     // ViT: width W;  ResNet: base width w (64 for RN50, 96 for RN50x16)
-    int vision_layers;    // ViT: number of residual blocks
+    int vision_layers;    // ViT: number of residual blocks (0 for ResNet: see resnet_layers)
     int vision_heads;     // ViT: W/64 by default; ResNet attnpool: 32*w/64
-    int resnet_layers[4]; // ResNet: bottlenecks per stage
-    int vision_mlp;       // ViT: MLP hidden width (4W)
+    int resnet_layers[4]; // ResNet: bottlenecks per stage (all 0 for ViT)
+    int vision_mlp;       // ViT: MLP hidden width (4W); 0 for ResNet
     // text tower
     int vocab_size;       // 49408
     int context_length;   // 77
@@ -89,22 +89,27 @@ typedef struct {
     float *txt_proj;         // [Wt, D]
     // ---- storage ----
     float *memory;           // the single allocation every pointer above points into
-    size_t n_params;
-    int n_tensors;           // tensors read from the checkpoint
+    size_t n_params;         // floats in `memory` (BatchNorms folded, logit_scale not included)
+    int n_tensors;           // tensors read from the checkpoint (ignored buffers not counted)
     char weights_path[4096]; // the safetensors file actually read
     char config_path[4096];  // the config file used ("" when none)
     char model_dir[4096];
 } ClipModel;
 
-// Options a job may force; zero-initialise and set what you need.
+// Options a job may force. Start from CLIP_LOAD_OPTIONS_DEFAULT (or pass NULL): note that
+// force_quick_gelu = 0 FORCES exact GELU, so a zero-initialised struct is not "all defaults".
 typedef struct {
     int force_quick_gelu;    // -1: from config (default), 0: GELU, 1: QuickGELU
     int vision_heads;        // 0: from config/default
     int text_heads;          // 0: from config/default
 } ClipLoadOptions;
+#define CLIP_LOAD_OPTIONS_DEFAULT {.force_quick_gelu = -1, .vision_heads = 0, .text_heads = 0}
 
 // Load from a directory (see above) or a single .safetensors file. Returns CN_OK or CN_E_MODEL
-// with a message naming the file and the tensor (and both shapes on a mismatch).
+// with a message naming the file and the tensor (and both shapes on a mismatch). `opt` may be NULL.
+// On success `memory` holds exactly n_params floats (no padding), in a fixed order that depends
+// only on the architecture, so two layouts of the same weights give byte-identical memory.
+// On failure `m` is zeroed (clip_model_free is harmless). Docs: docs/models.md.
 int clip_model_load(ClipModel *m, const char *path, const ClipLoadOptions *opt);
 void clip_model_free(ClipModel *m);
 // Human-readable architecture summary (for `clipneg inspect-model` and the HDF5 provenance).

@@ -75,6 +75,11 @@ uint64_t splitmix64_at(uint64_t key, uint64_t j);
 uint64_t bootstrap_key(uint64_t seed, int variant, int64_t resample);
 // Mean of one bootstrap resample: n draws x[splitmix64_at(key, j) % n], summed in draw order.
 double bootstrap_resample_mean(const double *x, int64_t n, uint64_t key);
+// Percentile 95 % CI of mean(x): n_resamples resample means (split over the ranks of
+// MPI_COMM_WORLD, each a pure function of (seed, variant, r)), sorted, quantiles 0.025 / 0.975.
+// Collective; every rank passes the same x. Result independent of the rank count.
+void bootstrap_ci(const double *x, int64_t n, int n_resamples, uint64_t seed, int variant, double *lo,
+                  double *hi);
 
 // ---- retrieval: running top-k of similarities (a multiset: the order of updates never matters) ---
 typedef struct {
@@ -145,6 +150,11 @@ int reduce_write_json(const char *path, const ReduceResult *r);
 void reduce_print_table(FILE *fp, const ReduceResult *r);
 void reduce_result_free(ReduceResult *r);
 
+// Base variant: `option` (--base), else the file's provenance (root attribute `base_variant`, else
+// `[variants] base_variant` in the stored job text), else the first positive variant; *base = -1
+// when there is none. *source is "option", "provenance" or "first positive" (malloc'ed).
+int reduce_find_base(hid_t file, const char *path, const char *option, char **names, const int8_t *polarity,
+                     int V, int *base, char **source);
 // The steps of reduce_compute (collective; `file` opened with rio_open, r's variant fields set):
 int reduce_paired_stats(hid_t file, const ReduceOptions *o, ReduceResult *r); // moments, hist, contrasts
 int reduce_retrieval(hid_t file, const ReduceOptions *o, ReduceResult *r);    // R@k

@@ -20,6 +20,8 @@ each with expected.safetensors:
     pixels        f32   [M,3,R,R] open_clip's own eval preprocess (PIL bicubic) of __metadata__["images"]
     image_embeds  f32   [M, D]    model.encode_image(pixels) (NOT normalised)
     logit_scale   f32   [1]       exp(model.logit_scale)
+    folded/<conv>.weight|bias     (ResNet only) two convs with their BatchNorm folded by torch's
+                                  fuse_conv_bn_weights: the reference for the loader's folding
 and __metadata__ holding the architecture the loader must infer (every ClipConfig field, as strings).
 The outputs come from the ROUND-TRIPPED weights (the saved file loaded back into a fresh open_clip model),
 so the float16/bfloat16 rounding of the stored tensors is part of the reference.
@@ -209,6 +211,23 @@ def expected_config(cfg, model):
     return {k: str(v) for k, v in meta.items()}
 
 
+def folded_convs(model):
+    """ModifiedResNet: two convolutions with their BatchNorm folded in by torch's own fusion helper
+    (the stem's first conv, and a downsample conv), so the loader's folding has a reference."""
+    from torch.nn.utils.fusion import fuse_conv_bn_weights
+    v = model.visual
+    if not hasattr(v, "attnpool"):
+        return {}
+    out = {}
+    for name, conv, bn in [("visual.conv1", v.conv1, v.bn1),
+                           ("visual.layer2.0.downsample.0", v.layer2[0].downsample[1], v.layer2[0].downsample[2])]:
+        with torch.no_grad():
+            w, b = fuse_conv_bn_weights(conv.weight, None, bn.running_mean, bn.running_var, bn.eps, bn.weight, bn.bias)
+        out[f"folded/{name}.weight"] = w.detach().float().contiguous()
+        out[f"folded/{name}.bias"] = b.detach().float().contiguous()
+    return out
+
+
 def write_expected(model, cfg, out_dir, texts, extra_meta):
     tokens = open_clip.tokenize(texts)
     pixels = preprocess_images(cfg["vision_cfg"]["image_size"])
@@ -224,6 +243,7 @@ def write_expected(model, cfg, out_dir, texts, extra_meta):
                "pixels": pixels.float().contiguous(),
                "image_embeds": image_embeds.float().contiguous(),
                "logit_scale": model.logit_scale.exp().reshape(1).float().contiguous()}
+    tensors.update(folded_convs(model))
     save_sorted(tensors, os.path.join(out_dir, "expected.safetensors"), meta)
     return tensors
 
@@ -315,6 +335,7 @@ def make_hf_copy(oc_model, cfg, stored_sd, out_dir, ref):
     hf_sd = {k: fp32[k].to(stored[k].dtype).contiguous() for k in fp32}
     hf_model.save_pretrained(out_dir, state_dict=hf_sd, safe_serialization=True)
     check(CLIPModel.from_pretrained(out_dir).eval(), "reloaded from save_pretrained")
+    return len(hf_sd)
 
 
 # ---- drivers -----------------------------------------------------------------------------------
@@ -332,8 +353,8 @@ def make_tiny():
         if cfg["vision_cfg"]["patch_size"]:  # HF transformers has no ModifiedResNet
             hf_dir = os.path.join(OUT_ROOT, f"{name}-hf")
             os.makedirs(hf_dir, exist_ok=True)
-            make_hf_copy(model, cfg, stored, hf_dir, ref)
-            write_expected(model, cfg, hf_dir, texts, {"fixture": f"{name}-hf", "layout": "hf"})
+            n_hf = make_hf_copy(model, cfg, stored, hf_dir, ref)
+            write_expected(model, cfg, hf_dir, texts, {"fixture": f"{name}-hf", "layout": "hf", "n_tensors": str(n_hf)})
             print(f"  wrote {hf_dir}")
     total = 0
     for root, _, files in os.walk(OUT_ROOT):

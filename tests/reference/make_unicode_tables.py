@@ -22,6 +22,7 @@ import unicodedata
 import ftfy
 import ftfy.badness
 import ftfy.chardata
+import ftfy.fixes
 import regex
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -202,8 +203,49 @@ def measure_charmaps():
         for c in allowed:  # encoding is the exact inverse of this table
             e = chr(c).encode(enc)
             assert len(e) == 1 and dec[e[0]] == c, (enc, hex(c))
+            if c < 0x80 and c != 0x1A:
+                assert e[0] == c, (enc, hex(c))  # ASCII encodes as itself
+        high = [dec[b] for b in list(range(0x80, 0x100)) + [0x1A]]
+        # the C encoder searches bytes 0x80..0xFF and 0x1A: their characters must be distinct
+        assert len(set(high)) == len(high), enc
         tables.append(dec)
     return tables
+
+
+def measure_cp1252_strict():
+    """Python's real windows-1252 codec (ftfy tries it for Latin-1 text with C1 controls)."""
+    out = []
+    for b in range(256):
+        try:
+            out.append(ord(bytes([b]).decode("windows-1252")))
+        except UnicodeDecodeError:
+            out.append(0xFFFFFFFF)
+    return out
+
+
+def measure_ftfy_translations():
+    """ftfy's per-character fixers: ligatures, character width, curly quotes, control characters."""
+    lig = sorted((k, [ord(x) for x in v]) for k, v in ftfy.chardata.LIGATURES.items())
+    width = sorted((k, [ord(x) for x in v]) for k, v in ftfy.chardata.WIDTH_MAP.items())
+    quotes = []
+    for c in range(MAXCP):
+        if 0xD800 <= c <= 0xDFFF:
+            continue
+        q = ftfy.fixes.uncurl_quotes(chr(c))
+        if q != chr(c):
+            quotes.append((c, [ord(x) for x in q]))
+    control = sorted(ftfy.chardata.CONTROL_CHARS)
+    for table in (lig, width, quotes):
+        assert all(1 <= len(v) <= 3 for _, v in table)
+    return lig, width, quotes, control
+
+
+def multi_rows(table):
+    rows = []
+    for c, v in table:
+        v = v + [0] * (3 - len(v))
+        rows.append(f"{{0x{c:X}, {{0x{v[0]:X}, 0x{v[1]:X}, 0x{v[2]:X}}}}},")
+    return rows
 
 
 def c_array(name, ctype, rows, per_line=1):
@@ -313,7 +355,16 @@ def generate():
         for i in range(0, 256, 16):
             out.append(("\n     " if i else "") + " ".join(f"0x{x:X}," for x in dec[i:i + 16]))
         out.append("},\n")
-    out.append("};\n")
+    out.append("};\n\n")
+    rows = [f"0x{x:X}," for x in measure_cp1252_strict()]
+    out.append("// Python's strict windows-1252 decoder (0xFFFFFFFF: undefined byte -> UnicodeDecodeError).\n")
+    out.append(c_array("ftfy_cp1252_strict", "uint32_t", rows, 8))
+    lig, width, quotes, control = measure_ftfy_translations()
+    out.append("// ftfy.chardata.LIGATURES, WIDTH_MAP, uncurl_quotes, CONTROL_CHARS (translate tables).\n")
+    out.append(c_array("ftfy_ligatures", "UniMulti", multi_rows(lig), 2))
+    out.append(c_array("ftfy_width_map", "UniMulti", multi_rows(width), 2))
+    out.append(c_array("ftfy_quotes", "UniMulti", multi_rows(quotes), 2))
+    out.append(c_array("ftfy_control_chars", "uint32_t", [f"0x{x:X}," for x in control], 10))
     return "".join(out)
 
 

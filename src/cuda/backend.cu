@@ -1,0 +1,358 @@
+// backend.cu — the CUDA implementation of the Backend interface (clipneg/backend.h).
+//
+// A call gets host buffers and returns host buffers. Inside, the batch is cut into chunks that go
+// through a two-slot pipeline on two streams:
+//
+//   host:    fill pinned[0] | fill pinned[1] | fill pinned[0] ...     (memcpy / packing on the CPU)
+//   copy:        H2D slot 0 |     H2D slot 1 |     H2D slot 0 ...     (cudaMemcpyAsync, pinned)
+//   compute:                | tower chunk 0  | tower chunk 1  | ...   (kernels + cuBLASLt)
+//
+// so the upload (and the host-side packing) of chunk k+1 overlaps the compute of chunk k. Events
+// keep the two slots honest: `uploaded[s]` (copy -> compute, and host before refilling pinned[s]),
+// `consumed[s]` (compute -> copy, before overwriting the device slot). Outputs collect in one
+// device buffer and come back with one D2H copy at the end.
+#include <stdlib.h>
+#include <string.h>
+
+#include <type_traits>
+
+#include "cuda_common.cuh"
+#include "encoder.cuh"
+#include "ops.cuh"
+
+#include "clipneg/cuda_backend.h"
+
+constexpr int kImageChunk = 16;   // images per pipeline chunk (enough rows for efficient GEMMs)
+constexpr int kTextChunk = 128;   // texts per chunk (texts are sorted by EOT: chunks of similar length)
+
+struct CudaBackend {
+    int device;
+    Precision prec;
+    void *model;                 // DevModel<T>* for T of `prec`
+    int has_vision, has_text;    // copied from the DevModel
+    size_t param_bytes;
+    cudaStream_t compute, copy;
+    void *pinned[2], *slot[2];   // host pinned staging and device input slots
+    size_t slot_bytes;           // capacity of each of the four
+    cudaEvent_t uploaded[2], consumed[2];
+    float *pinned_out, *dev_out; // [rows, D]
+    size_t out_floats;
+    int32_t *text_order;         // host scratch for the text path
+    int text_order_cap;
+};
+
+static const char *precision_label(Precision p) {
+    switch (p) {
+    case PREC_FP32: return "fp32";
+    case PREC_TF32: return "tf32";
+    case PREC_FP16: return "fp16";
+    case PREC_BF16: return "bf16";
+    }
+    return "?";
+}
+
+// Grow the staging buffers (only between calls: nothing is in flight then).
+static void reserve(CudaBackend *cb, size_t slot_bytes, size_t out_floats) {
+    if (slot_bytes > cb->slot_bytes) {
+        for (int i = 0; i < 2; i++) {
+            if (cb->pinned[i]) cudaCheck(cudaFreeHost(cb->pinned[i]));
+            if (cb->slot[i]) cudaCheck(cudaFree(cb->slot[i]));
+            cudaCheck(cudaMallocHost(&cb->pinned[i], slot_bytes));
+            cudaCheck(cudaMalloc(&cb->slot[i], slot_bytes));
+        }
+        cb->slot_bytes = slot_bytes;
+    }
+    if (out_floats > cb->out_floats) {
+        if (cb->pinned_out) cudaCheck(cudaFreeHost(cb->pinned_out));
+        if (cb->dev_out) cudaCheck(cudaFree(cb->dev_out));
+        cudaCheck(cudaMallocHost((void **)&cb->pinned_out, out_floats * sizeof(float)));
+        cudaCheck(cudaMalloc((void **)&cb->dev_out, out_floats * sizeof(float)));
+        cb->out_floats = out_floats;
+    }
+}
+
+// The two-slot pipeline. fill(k, pinned) packs chunk k into the pinned slot and returns its bytes;
+// run(k, device_slot) enqueues chunk k's compute on cb->compute.
+template <typename Fill, typename Run> static void run_chunks(CudaBackend *cb, int n_chunks, Fill fill, Run run) {
+    for (int k = 0; k < n_chunks; k++) {
+        const int s = k & 1;
+        cudaCheck(cudaEventSynchronize(cb->uploaded[s]));  // pinned[s] is no longer being read (chunk k-2)
+        const size_t bytes = fill(k, cb->pinned[s]);
+        cudaAssert(bytes <= cb->slot_bytes, "chunk %d needs %zu bytes, slot has %zu", k, bytes, cb->slot_bytes);
+        cudaCheck(cudaStreamWaitEvent(cb->copy, cb->consumed[s], 0));  // compute is done with slot[s]
+        cudaCheck(cudaMemcpyAsync(cb->slot[s], cb->pinned[s], bytes, cudaMemcpyHostToDevice, cb->copy));
+        cudaCheck(cudaEventRecord(cb->uploaded[s], cb->copy));
+        cudaCheck(cudaStreamWaitEvent(cb->compute, cb->uploaded[s], 0));
+        run(k, cb->slot[s]);
+        cudaCheck(cudaEventRecord(cb->consumed[s], cb->compute));
+    }
+}
+
+// Bring rows [0, n) of dev_out back and wait for everything of this call.
+static void finish(CudaBackend *cb, long n_floats) {
+    cudaCheck(cudaMemcpyAsync(cb->pinned_out, cb->dev_out, (size_t)n_floats * sizeof(float), cudaMemcpyDeviceToHost,
+                              cb->compute));
+    cudaCheck(cudaStreamSynchronize(cb->compute));
+    cudaCheck(cudaStreamSynchronize(cb->copy));
+}
+
+// ---- images ---------------------------------------------------------------------------------------------------
+template <typename T> static int encode_images_t(CudaBackend *cb, const ClipModel *m, const float *pixels, int B, float *out) {
+    const DevModel<T> *d = (const DevModel<T> *)cb->model;
+    const ClipConfig *c = &m->cfg;
+    const int D = c->embed_dim;
+    const size_t per_image = (size_t)3 * c->image_size * c->image_size;
+    const int n_chunks = CN_CEIL_DIV(B, kImageChunk);
+    reserve(cb, per_image * kImageChunk * sizeof(float), (size_t)B * D);
+    run_chunks(
+        cb, n_chunks,
+        [&](int k, void *pinned) {
+            const int b0 = k * kImageChunk, n = CN_MIN(kImageChunk, B - b0);
+            memcpy(pinned, pixels + b0 * per_image, n * per_image * sizeof(float));
+            return n * per_image * sizeof(float);
+        },
+        [&](int k, void *slot) {
+            const int b0 = k * kImageChunk, n = CN_MIN(kImageChunk, B - b0);
+            float *o = cb->dev_out + (size_t)b0 * D;
+            if (c->vision_kind == CLIP_VISION_RESNET)
+                resnet_forward<T>(d, (const float *)slot, n, o, cb->compute);
+            else
+                vit_forward<T>(d, (const float *)slot, n, o, cb->compute);
+        });
+    finish(cb, (long)B * D);
+    memcpy(out, cb->pinned_out, (size_t)B * D * sizeof(float));
+    return CN_OK;
+}
+
+static int cuda_encode_images(Backend *be, const float *pixels, int B, float *out) {
+    CudaBackend *cb = (CudaBackend *)be->impl;
+    if (B < 0) return cn_fail(CN_E_INTERNAL, "cuda encode_images: negative batch size %d", B);
+    if (B == 0) return CN_OK;
+    if (!pixels || !out) return cn_fail(CN_E_INTERNAL, "cuda encode_images: NULL buffer");
+    if (!cb->has_vision) return cn_fail(CN_E_MODEL, "cuda encode_images: the model has no vision tower");
+    cudaCheck(cudaSetDevice(cb->device));
+    cuda_ops_set_tf32(cb->prec == PREC_TF32);  // process-wide GEMM mode: set per call (several backends may exist)
+    switch (cb->prec) {
+    case PREC_FP16: return encode_images_t<__half>(cb, be->model, pixels, B, out);
+    case PREC_BF16: return encode_images_t<__nv_bfloat16>(cb, be->model, pixels, B, out);
+    default: return encode_images_t<float>(cb, be->model, pixels, B, out);
+    }
+}
+
+// ---- texts ----------------------------------------------------------------------------------------------------
+// Each text is pooled at its EOT (the first maximum of its ids, like torch.argmax). The batch is
+// sorted by EOT position and every chunk runs only to its own longest EOT + 1: under the causal
+// mask later positions cannot reach the pooled token (see encoder_text.c). Rows come back in
+// sorted order and are put back in batch order on the host.
+static const int32_t *g_eot_key;  // qsort has no context argument; the host side is single-threaded
+static int by_eot(const void *pa, const void *pb) {
+    const int32_t a = *(const int32_t *)pa, b = *(const int32_t *)pb;
+    if (g_eot_key[a] != g_eot_key[b]) return g_eot_key[a] < g_eot_key[b] ? -1 : 1;
+    return a < b ? -1 : (a > b);
+}
+
+template <typename T>
+static int encode_texts_t(CudaBackend *cb, const ClipModel *m, const int32_t *ids, const int32_t *eot,
+                          const int32_t *order, int B, float *out) {
+    const DevModel<T> *d = (const DevModel<T> *)cb->model;
+    const int ctx = m->cfg.context_length, D = m->cfg.embed_dim;
+    const int n_chunks = CN_CEIL_DIV(B, kTextChunk);
+    // slot layout: ids [n, Tn] then eot [n], all int32
+    reserve(cb, ((size_t)kTextChunk * ctx + kTextChunk) * sizeof(int32_t), (size_t)B * D);
+    auto chunk_len = [&](int k) {  // sorted ascending: the chunk's last text has its longest EOT
+        const int s0 = k * kTextChunk, n = CN_MIN(kTextChunk, B - s0);
+        return eot[order[s0 + n - 1]] + 1;
+    };
+    run_chunks(
+        cb, n_chunks,
+        [&](int k, void *pinned) {
+            const int s0 = k * kTextChunk, n = CN_MIN(kTextChunk, B - s0), Tn = chunk_len(k);
+            int32_t *p = (int32_t *)pinned, *pe = p + (size_t)n * Tn;
+            for (int i = 0; i < n; i++) {
+                memcpy(p + (size_t)i * Tn, ids + (size_t)order[s0 + i] * ctx, (size_t)Tn * sizeof(int32_t));
+                pe[i] = eot[order[s0 + i]];
+            }
+            return ((size_t)n * Tn + n) * sizeof(int32_t);
+        },
+        [&](int k, void *slot) {
+            const int s0 = k * kTextChunk, n = CN_MIN(kTextChunk, B - s0), Tn = chunk_len(k);
+            const int32_t *sid = (const int32_t *)slot;
+            text_forward<T>(d, sid, sid + (size_t)n * Tn, n, Tn, cb->dev_out + (size_t)s0 * D, cb->compute);
+        });
+    finish(cb, (long)B * D);
+    for (int i = 0; i < B; i++)
+        memcpy(out + (size_t)order[i] * D, cb->pinned_out + (size_t)i * D, (size_t)D * sizeof(float));
+    return CN_OK;
+}
+
+static int cuda_encode_texts(Backend *be, const int32_t *ids, int B, float *out) {
+    CudaBackend *cb = (CudaBackend *)be->impl;
+    const ClipConfig *c = &be->model->cfg;
+    if (B < 0) return cn_fail(CN_E_INTERNAL, "cuda encode_texts: negative batch size %d", B);
+    if (B == 0) return CN_OK;
+    if (!ids || !out) return cn_fail(CN_E_INTERNAL, "cuda encode_texts: NULL buffer");
+    if (!cb->has_text) return cn_fail(CN_E_MODEL, "cuda encode_texts: the model has no text tower");
+    const int ctx = c->context_length;
+    for (long i = 0; i < (long)B * ctx; i++)
+        if (ids[i] < 0 || ids[i] >= c->vocab_size)
+            return cn_fail(CN_E_DATA, "cuda encode_texts: text %ld, position %ld: token id %d outside the vocabulary [0, %d)",
+                           i / ctx, i % ctx, (int)ids[i], c->vocab_size);
+    if (B > cb->text_order_cap) {
+        free(cb->text_order);
+        cb->text_order = (int32_t *)mallocCheck((size_t)2 * B * sizeof(int32_t));
+        cb->text_order_cap = B;
+    }
+    int32_t *eot = cb->text_order, *order = eot + B;
+    for (int b = 0; b < B; b++) {
+        const int32_t *row = ids + (size_t)b * ctx;
+        int best = 0;
+        for (int t = 1; t < ctx; t++)
+            if (row[t] > row[best]) best = t;
+        eot[b] = best;
+        order[b] = b;
+    }
+    g_eot_key = eot;
+    qsort(order, (size_t)B, sizeof(int32_t), by_eot);
+    g_eot_key = nullptr;
+    cudaCheck(cudaSetDevice(cb->device));
+    cuda_ops_set_tf32(cb->prec == PREC_TF32);
+    switch (cb->prec) {
+    case PREC_FP16: return encode_texts_t<__half>(cb, be->model, ids, eot, order, B, out);
+    case PREC_BF16: return encode_texts_t<__nv_bfloat16>(cb, be->model, ids, eot, order, B, out);
+    default: return encode_texts_t<float>(cb, be->model, ids, eot, order, B, out);
+    }
+}
+
+// ---- lifetime -------------------------------------------------------------------------------------------------
+template <typename T> static void free_model(void *p) {
+    if (!p) return;
+    dev_model_free<T>((DevModel<T> *)p);
+    free(p);
+}
+
+static void cuda_destroy(Backend *be) {
+    CudaBackend *cb = (CudaBackend *)be->impl;
+    if (!cb) return;
+    cudaCheck(cudaSetDevice(cb->device));
+    cudaCheck(cudaDeviceSynchronize());
+    switch (cb->prec) {
+    case PREC_FP16: free_model<__half>(cb->model); break;
+    case PREC_BF16: free_model<__nv_bfloat16>(cb->model); break;
+    default: free_model<float>(cb->model); break;
+    }
+    for (int i = 0; i < 2; i++) {
+        if (cb->pinned[i]) cudaCheck(cudaFreeHost(cb->pinned[i]));
+        if (cb->slot[i]) cudaCheck(cudaFree(cb->slot[i]));
+        cudaCheck(cudaEventDestroy(cb->uploaded[i]));
+        cudaCheck(cudaEventDestroy(cb->consumed[i]));
+    }
+    if (cb->pinned_out) cudaCheck(cudaFreeHost(cb->pinned_out));
+    if (cb->dev_out) cudaCheck(cudaFree(cb->dev_out));
+    cudaCheck(cudaStreamDestroy(cb->compute));
+    cudaCheck(cudaStreamDestroy(cb->copy));
+    cuda_ops_release();
+    free(cb->text_order);
+    free(cb);
+    be->impl = nullptr;
+}
+
+// Shapes the kernels cannot take are refused here, with the reason, instead of failing mid-run.
+static int check_shapes(const ClipModel *m) {
+    const ClipConfig *c = &m->cfg;
+    if (c->embed_dim <= 0) return cn_fail(CN_E_MODEL, "cuda backend: embed_dim %d", c->embed_dim);
+    if (c->vision_kind == CLIP_VISION_VIT && m->patch_w) {
+        const int W = c->vision_width, NH = c->vision_heads;
+        if (c->patch_size <= 0 || c->image_size < c->patch_size || NH <= 0 || W % NH != 0)
+            return cn_fail(CN_E_MODEL, "cuda backend: vision transformer shape R=%d P=%d W=%d heads=%d", c->image_size,
+                           c->patch_size, W, NH);
+        if (W / NH > 128)
+            return cn_fail(CN_E_CONFIG, "cuda backend: vision head size %d > 128 (the fused attention kernel's limit)", W / NH);
+    }
+    if (c->vision_kind == CLIP_VISION_RESNET && m->bottlenecks) {
+        const int E = 32 * c->vision_width, NH = c->vision_heads;
+        int nb = 0;
+        for (int s = 0; s < 4; s++) nb += c->resnet_layers[s];
+        if (c->image_size < 32 || NH <= 0 || E % NH != 0 || nb <= 0)
+            return cn_fail(CN_E_MODEL, "cuda backend: modified resnet shape R=%d width=%d heads=%d", c->image_size,
+                           c->vision_width, NH);
+        if (m->bottlenecks[nb - 1].conv3.oc != E)
+            return cn_fail(CN_E_MODEL, "cuda backend: last bottleneck has %d channels, attention pool expects %d",
+                           m->bottlenecks[nb - 1].conv3.oc, E);
+        const int Hf = c->image_size / 32;
+        if (Hf * Hf + 1 > 8192) return cn_fail(CN_E_CONFIG, "cuda backend: attention pool over %d tokens (max 8192)", Hf * Hf + 1);
+    }
+    if (m->tok_emb) {
+        const int Wt = c->text_width, NH = c->text_heads;
+        if (c->context_length <= 0 || NH <= 0 || Wt % NH != 0)
+            return cn_fail(CN_E_MODEL, "cuda backend: text shape context=%d width=%d heads=%d", c->context_length, Wt, NH);
+        if (Wt / NH > 128)
+            return cn_fail(CN_E_CONFIG, "cuda backend: text head size %d > 128 (the fused attention kernel's limit)", Wt / NH);
+    }
+    return CN_OK;
+}
+
+template <typename T> static int upload(CudaBackend *cb, const ClipModel *m) {
+    DevModel<T> *d = (DevModel<T> *)callocCheck(1, sizeof(DevModel<T>));
+    int rc = dev_model_upload<T>(d, m);
+    if (rc != CN_OK) {
+        free(d);
+        return rc;
+    }
+    cb->model = d;
+    cb->has_vision = d->has_vision;
+    cb->has_text = d->has_text;
+    cb->param_bytes = d->bytes;
+    return CN_OK;
+}
+
+extern "C" int cuda_backend_init(Backend *be, Precision prec, const ClipModel *m, int device) {
+    const int n = clipneg_cuda_device_count();
+    if (device < 0 || device >= n)
+        return cn_fail(CN_E_CONFIG, "cuda backend: device %d does not exist (%d visible)", device, n);
+    if (!m || !m->memory) return cn_fail(CN_E_INTERNAL, "cuda backend: no model loaded");
+    if (prec != PREC_FP32 && prec != PREC_TF32 && prec != PREC_FP16 && prec != PREC_BF16)
+        return cn_fail(CN_E_CONFIG, "cuda backend: unknown precision %d", (int)prec);
+    cudaCheck(cudaSetDevice(device));
+    cudaDeviceProp prop;
+    cudaCheck(cudaGetDeviceProperties(&prop, device));
+    if (prop.major < 8)
+        return cn_fail(CN_E_CONFIG, "cuda backend: device %d (%s) has compute capability %d.%d; this build targets "
+                                    "sm_80 and newer (A100, H100, ...)", device, prop.name, prop.major, prop.minor);
+    int rc = check_shapes(m);
+    if (rc != CN_OK) return rc;
+
+    // Keep freed activations in the pool between calls instead of returning them to the driver.
+    cudaMemPool_t pool;
+    cudaCheck(cudaDeviceGetDefaultMemPool(&pool, device));
+    uint64_t threshold = UINT64_MAX;
+    cudaCheck(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &threshold));
+
+    CudaBackend *cb = (CudaBackend *)callocCheck(1, sizeof(CudaBackend));
+    cb->device = device;
+    cb->prec = prec;
+    switch (prec) {
+    case PREC_FP16: rc = upload<__half>(cb, m); break;
+    case PREC_BF16: rc = upload<__nv_bfloat16>(cb, m); break;
+    default: rc = upload<float>(cb, m); break;
+    }
+    if (rc != CN_OK) {
+        free(cb);
+        return rc;
+    }
+    cudaCheck(cudaStreamCreateWithFlags(&cb->compute, cudaStreamNonBlocking));
+    cudaCheck(cudaStreamCreateWithFlags(&cb->copy, cudaStreamNonBlocking));
+    for (int i = 0; i < 2; i++) {
+        cudaCheck(cudaEventCreateWithFlags(&cb->uploaded[i], cudaEventDisableTiming));
+        cudaCheck(cudaEventCreateWithFlags(&cb->consumed[i], cudaEventDisableTiming));
+    }
+
+    be->name = "cuda";
+    be->model = m;
+    be->impl = cb;
+    be->encode_images = cuda_encode_images;
+    be->encode_texts = cuda_encode_texts;
+    be->destroy = cuda_destroy;
+    cn_log("cuda backend: device %d (%s, sm_%d%d), %s, %.1f MiB of parameters", device, prop.name, prop.major,
+           prop.minor, precision_label(prec), cb->param_bytes / 1048576.0);
+    return CN_OK;
+}

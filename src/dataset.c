@@ -1,0 +1,359 @@
+// dataset.c — what both dataset readers share: the deterministic order (images by id, captions by
+// (image id, caption id)), duplicate/orphan accounting, JSON field checks with messages that name
+// the file and the field, UTF-8 repair. The formats themselves: dataset_coco.c, dataset_jsonl.c;
+// what is counted or dropped is documented in docs/datasets.md.
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clipneg/common.h"
+#include "dataset_internal.h"
+
+// ---- UTF-8 ---------------------------------------------------------------------------------------
+
+char *utf8_sanitize(const char *s, size_t n, int *n_bad) {
+    const unsigned char *u = (const unsigned char *)s;
+    char *out = mallocCheck(3 * n + 1);  // worst case: every byte becomes U+FFFD (3 bytes)
+    size_t o = 0;
+    int bad = 0;
+    for (size_t i = 0; i < n;) {
+        unsigned c = u[i];
+        if (c < 0x80) { out[o++] = (char)c; i++; continue; }
+        // Length of the sequence and the allowed range of its second byte (Unicode table 3-7).
+        int len = 0;
+        unsigned lo = 0x80, hi = 0xBF;
+        if (c >= 0xC2 && c <= 0xDF) len = 2;
+        else if (c == 0xE0) len = 3, lo = 0xA0;
+        else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) len = 3;
+        else if (c == 0xED) len = 3, hi = 0x9F;
+        else if (c == 0xF0) len = 4, lo = 0x90;
+        else if (c >= 0xF1 && c <= 0xF3) len = 4;
+        else if (c == 0xF4) len = 4, hi = 0x8F;
+        int k = 1;  // bytes of the longest valid prefix (the "maximal subpart")
+        if (len) {
+            if (i + 1 < n && u[i + 1] >= lo && u[i + 1] <= hi) {
+                k = 2;
+                while (k < len && i + k < n && u[i + k] >= 0x80 && u[i + k] <= 0xBF) k++;
+            }
+        }
+        if (len && k == len) {
+            memcpy(out + o, s + i, (size_t)len);
+            o += (size_t)len;
+        } else {
+            memcpy(out + o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            bad++;
+        }
+        i += (size_t)k;
+    }
+    out[o] = '\0';
+    if (n_bad) *n_bad = bad;
+    return out;
+}
+
+// ---- JSON helpers ----------------------------------------------------------------------------------
+
+int ds_parse_json(const char *path, const char *text, size_t len, int jsonl_line, cJSON **root) {
+    const char *end = NULL;
+    *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    if (*root) {
+        // Only blanks may follow the value.
+        const char *p = end;
+        while (p < text + len && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
+        if (p == text + len) return CN_OK;
+        end = p;
+        cJSON_Delete(*root);
+        *root = NULL;
+    }
+    if (!end || end < text || end > text + len) end = text;
+    int line = 1, col = 1;
+    for (const char *p = text; p < end; p++) {
+        if (*p == '\n') line++, col = 1;
+        else col++;
+    }
+    if (jsonl_line > 0) return cn_fail(CN_E_DATA, "%s:%d: invalid JSON (column %d)", path, jsonl_line, col);
+    return cn_fail(CN_E_DATA, "%s:%d:%d: invalid JSON", path, line, col);
+}
+
+void ds_place_prefix(const JsonPlace *at, char *buf, size_t n) {
+    if (at->jsonl) snprintf(buf, n, "%s:%s: ", at->path, at->where);
+    else snprintf(buf, n, "%s: %s%s", at->path, at->where, at->where[0] ? "." : "");
+}
+
+static const char *json_type_name(const cJSON *v) {
+    if (cJSON_IsString(v)) return "a string";
+    if (cJSON_IsNumber(v)) return "a number";
+    if (cJSON_IsBool(v)) return "a boolean";
+    if (cJSON_IsNull(v)) return "null";
+    if (cJSON_IsArray(v)) return "an array";
+    if (cJSON_IsObject(v)) return "an object";
+    return "something else";
+}
+
+int ds_get_int(const JsonPlace *at, const cJSON *obj, const char *key, int required, int64_t *out, int *present) {
+    char pre[512];
+    ds_place_prefix(at, pre, sizeof pre);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (present) *present = v != NULL;
+    if (!v) return required ? cn_fail(CN_E_DATA, "%s%s: missing (expected an integer)", pre, key) : CN_OK;
+    if (!cJSON_IsNumber(v)) return cn_fail(CN_E_DATA, "%s%s: expected an integer, got %s", pre, key, json_type_name(v));
+    double d = v->valuedouble;
+    // cJSON keeps numbers as doubles: beyond 2^53 an id could silently merge with its neighbour.
+    if (d != floor(d) || fabs(d) > 9007199254740992.0)
+        return cn_fail(CN_E_DATA, "%s%s: expected an integer, got %.17g", pre, key, d);
+    *out = (int64_t)d;
+    return CN_OK;
+}
+
+int ds_get_string(const JsonPlace *at, const cJSON *obj, const char *key, int required, int strict, int nonempty,
+                  char **out, int *n_bad) {
+    char pre[512];
+    ds_place_prefix(at, pre, sizeof pre);
+    *out = NULL;
+    if (n_bad) *n_bad = 0;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!v) return required ? cn_fail(CN_E_DATA, "%s%s: missing (expected a string)", pre, key) : CN_OK;
+    if (!cJSON_IsString(v)) return cn_fail(CN_E_DATA, "%s%s: expected a string, got %s", pre, key, json_type_name(v));
+    const char *s = v->valuestring;
+    if (nonempty && !s[0]) return cn_fail(CN_E_DATA, "%s%s: empty", pre, key);
+    int bad = 0;
+    char *clean = utf8_sanitize(s, strlen(s), &bad);
+    if (bad && strict) {
+        free(clean);
+        return cn_fail(CN_E_DATA, "%s%s: not valid UTF-8", pre, key);
+    }
+    *out = clean;
+    if (n_bad) *n_bad = bad;
+    return CN_OK;
+}
+
+// Skip one JSON string starting at s[i] == '"'; returns the index after its closing quote (or n).
+static size_t skip_string(const char *s, size_t n, size_t i) {
+    for (i++; i < n; i++) {
+        if (s[i] == '\\') i++;
+        else if (s[i] == '"') return i + 1;
+    }
+    return n;
+}
+
+// Index after the JSON value starting at s[i], or i when it is malformed (cJSON reports it then).
+static size_t skip_value(const char *s, size_t n, size_t i) {
+    if (i >= n) return i;
+    if (s[i] == '"') {
+        size_t e = skip_string(s, n, i);
+        return e <= n && e > i + 1 && s[e - 1] == '"' ? e : i;
+    }
+    if (s[i] != '[' && s[i] != '{') {
+        size_t j = i;
+        while (j < n && !strchr(",}] \t\r\n", s[j])) j++;
+        return j;
+    }
+    int depth = 0;
+    for (size_t j = i; j < n; j++) {
+        if (s[j] == '"') { j = skip_string(s, n, j) - 1; continue; }
+        if (s[j] == '[' || s[j] == '{') depth++;
+        else if ((s[j] == ']' || s[j] == '}') && --depth == 0) return j + 1;
+    }
+    return i;
+}
+
+void ds_blank_values(char *text, size_t len, const char *key) {
+    size_t klen = strlen(key);
+    for (size_t i = 0; i < len;) {
+        if (text[i] != '"') { i++; continue; }
+        size_t j = skip_string(text, len, i);
+        if (j - i == klen + 2 && !memcmp(text + i + 1, key, klen)) {
+            size_t k = j;
+            while (k < len && strchr(" \t\r\n", text[k])) k++;
+            if (k < len && text[k] == ':') {
+                k++;
+                while (k < len && strchr(" \t\r\n", text[k])) k++;
+                size_t e = skip_value(text, len, k);
+                if (e > k) {  // keep newlines so that line numbers of later errors stay right
+                    text[k] = '0';
+                    for (size_t q = k + 1; q < e; q++)
+                        if (text[q] != '\n') text[q] = ' ';
+                    j = e;
+                }
+            }
+        }
+        i = j;
+    }
+}
+
+// ---- ordering and accounting --------------------------------------------------------------------------
+
+static int cmp_raw_image(const void *a, const void *b) {
+    const RawImage *x = a, *y = b;
+    if (x->id != y->id) return x->id < y->id ? -1 : 1;
+    return (x->where > y->where) - (x->where < y->where);
+}
+
+static int cmp_raw_caption_id(const void *a, const void *b) {
+    const RawCaption *x = a, *y = b;
+    if (x->id != y->id) return x->id < y->id ? -1 : 1;
+    return (x->where > y->where) - (x->where < y->where);
+}
+
+// Kept captions carry their image index in image_id during the final sort.
+static int cmp_raw_caption_order(const void *a, const void *b) {
+    const RawCaption *x = a, *y = b;
+    if (x->image_id != y->image_id) return x->image_id < y->image_id ? -1 : 1;
+    if (x->id != y->id) return x->id < y->id ? -1 : 1;
+    return (x->where > y->where) - (x->where < y->where);
+}
+
+static void free_raw_caption(RawCaption *c) {
+    free(c->text);
+    for (int k = 0; k < c->n_negatives; k++) free(c->negatives[k]);
+    free(c->negatives);
+}
+
+static void item_name(char *buf, size_t n, int jsonl, const char *array, int where) {
+    if (jsonl) snprintf(buf, n, "line %d", where);
+    else snprintf(buf, n, "%s[%d]", array, where);
+}
+
+int ds_assemble(Dataset *ds, const char *path, int jsonl, RawImage *images, int n_images, RawCaption *captions,
+                int n_captions, int max_images) {
+    char name[64];
+    // Images: by id; a repeated id keeps its first occurrence in the file.
+    qsort(images, (size_t)n_images, sizeof *images, cmp_raw_image);
+    int n_img = 0, dup_images = 0, first_dup = -1;
+    int64_t first_dup_id = 0;
+    for (int i = 0; i < n_images; i++) {
+        if (n_img > 0 && images[n_img - 1].id == images[i].id) {
+            if (dup_images++ == 0 || images[i].where < first_dup) first_dup = images[i].where, first_dup_id = images[i].id;
+            free(images[i].file_name);
+            continue;
+        }
+        images[n_img++] = images[i];
+    }
+    int n_keep_img = (max_images > 0 && max_images < n_img) ? max_images : n_img;
+
+    // Captions: a repeated caption id keeps its first occurrence.
+    qsort(captions, (size_t)n_captions, sizeof *captions, cmp_raw_caption_id);
+    int n_cap = 0, dup_captions = 0, first_dup_cap = -1, orphans = 0, first_orphan = -1;
+    int64_t first_dup_cap_id = 0, first_orphan_image = 0;
+    for (int i = 0; i < n_captions; i++) {
+        RawCaption *c = &captions[i];
+        if (i > 0 && captions[i - 1].id == c->id) {
+            // (captions[i-1] is either kept or itself a dropped duplicate of the same id)
+            if (dup_captions++ == 0 || c->where < first_dup_cap) first_dup_cap = c->where, first_dup_cap_id = c->id;
+            free_raw_caption(c);
+            continue;
+        }
+        // Its image, by binary search over the unique ids.
+        int lo = 0, hi = n_img;
+        while (lo < hi) {
+            int mid = (lo + hi) / 2;
+            if (images[mid].id < c->image_id) lo = mid + 1;
+            else hi = mid;
+        }
+        if (lo == n_img || images[lo].id != c->image_id) {
+            if (orphans++ == 0 || c->where < first_orphan) first_orphan = c->where, first_orphan_image = c->image_id;
+            free_raw_caption(c);
+            continue;
+        }
+        if (lo >= n_keep_img) {
+            ds->n_dropped_by_max_images++;
+            free_raw_caption(c);
+            continue;
+        }
+        RawCaption kept = *c;
+        kept.image_id = lo;  // image index from here on
+        captions[n_cap++] = kept;
+    }
+    qsort(captions, (size_t)n_cap, sizeof *captions, cmp_raw_caption_order);
+
+    ds->n_images = n_keep_img;
+    ds->images = callocCheck((size_t)n_keep_img, sizeof *ds->images);
+    for (int i = 0; i < n_img; i++) {
+        if (i < n_keep_img) {
+            ds->images[i].id = images[i].id;
+            ds->images[i].file_name = images[i].file_name;
+        } else {
+            free(images[i].file_name);
+        }
+    }
+    ds->n_captions = n_cap;
+    ds->captions = callocCheck((size_t)n_cap, sizeof *ds->captions);
+    for (int i = 0; i < n_cap; i++) {
+        DsCaption *d = &ds->captions[i];
+        d->id = captions[i].id;
+        d->image_index = (int)captions[i].image_id;
+        d->text = captions[i].text;
+        d->negatives = captions[i].negatives;
+        d->n_negatives = captions[i].n_negatives;
+        DsImage *img = &ds->images[d->image_index];
+        if (img->n_captions++ == 0) img->first_caption = i;
+        const char *t = d->text;
+        while (*t == ' ' || *t == '\t' || *t == '\n' || *t == '\r') t++;
+        if (!*t) ds->n_empty_captions++;
+    }
+    for (int i = 0; i < n_keep_img; i++)
+        if (ds->images[i].n_captions == 0) ds->n_images_without_captions++;
+    ds->n_duplicate_ids += dup_images + dup_captions;
+    free(images);
+    free(captions);
+
+    // A dataset warning is the same on every rank: say it once.
+    if (cn_rank() == 0) {
+        if (dup_images) {
+            item_name(name, sizeof name, jsonl, "images", first_dup);
+            cn_warn("%s: %d duplicate image id(s), first kept (first: %s, id %lld)", path, dup_images, name,
+                    (long long)first_dup_id);
+        }
+        if (dup_captions) {
+            item_name(name, sizeof name, jsonl, "annotations", first_dup_cap);
+            cn_warn("%s: %d duplicate caption id(s), first kept (first: %s, id %lld)", path, dup_captions, name,
+                    (long long)first_dup_cap_id);
+        }
+        if (orphans) {
+            item_name(name, sizeof name, jsonl, "annotations", first_orphan);
+            cn_warn("%s: %d caption(s) refer to an image id not in \"images\", dropped (first: %s, image_id %lld)",
+                    path, orphans, name, (long long)first_orphan_image);
+        }
+        if (ds->n_empty_captions) cn_warn("%s: %d empty caption(s), kept (their texts are not rendered)", path,
+                                          ds->n_empty_captions);
+    }
+    ds->n_captions_without_image += orphans;
+    if (ds->n_captions == 0)
+        return cn_fail(CN_E_DATA, "%s: no captions left to evaluate (%d read, %d without image, %d duplicate)", path,
+                       n_captions, orphans, dup_captions);
+    return CN_OK;
+}
+
+// ---- public helpers ------------------------------------------------------------------------------------
+
+void dataset_free(Dataset *ds) {
+    if (!ds) return;
+    for (int i = 0; i < ds->n_images; i++) {
+        free(ds->images[i].file_name);
+        free(ds->images[i].categories);
+    }
+    for (int i = 0; i < ds->n_captions; i++) {
+        free(ds->captions[i].text);
+        for (int k = 0; k < ds->captions[i].n_negatives; k++) free(ds->captions[i].negatives[k]);
+        free(ds->captions[i].negatives);
+    }
+    for (int i = 0; i < ds->n_categories; i++) {
+        free(ds->categories[i].name);
+        free(ds->categories[i].supercategory);
+    }
+    free(ds->images);
+    free(ds->captions);
+    free(ds->categories);
+    free(ds->image_root);
+    memset(ds, 0, sizeof *ds);
+}
+
+char *dataset_image_path(const Dataset *ds, int i) {
+    const char *f = ds->images[i].file_name;
+    const char *root = ds->image_root ? ds->image_root : "";
+    if (f[0] == '/' || !root[0]) return strdupCheck(f);
+    size_t n = strlen(root) + strlen(f) + 2;
+    char *p = mallocCheck(n);
+    snprintf(p, n, "%s%s%s", root, root[strlen(root) - 1] == '/' ? "" : "/", f);
+    return p;
+}

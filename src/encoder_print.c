@@ -1,0 +1,64 @@
+// encoder_print.c — printing embeddings for `clipneg encode-image` and `clipneg encode-text`
+// (JSON or CSV on stdout, so anyone can compare against open_clip by hand).
+#include <stdio.h>
+#include <string.h>
+
+#include "clipneg/common.h"
+#include "encoder_common.h"
+
+int embed_format_parse(const char *s, EmbedFormat *fmt) {
+    if (!strcmp(s, "json")) *fmt = EMBED_FORMAT_JSON;
+    else if (!strcmp(s, "csv")) *fmt = EMBED_FORMAT_CSV;
+    else return cn_fail(CN_E_USAGE, "--format: '%s' is not one of json, csv", s);
+    return CN_OK;
+}
+
+// A JSON string literal: quotes, backslashes and control characters escaped; UTF-8 passes through.
+static void print_json_string(FILE *fp, const char *s) {
+    fputc('"', fp);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') fprintf(fp, "\\%c", *p);
+        else if (*p == '\n') fputs("\\n", fp);
+        else if (*p == '\t') fputs("\\t", fp);
+        else if (*p < 0x20) fprintf(fp, "\\u%04x", *p);
+        else fputc(*p, fp);
+    }
+    fputc('"', fp);
+}
+
+// A CSV field (RFC 4180): always quoted, inner quotes doubled.
+static void print_csv_string(FILE *fp, const char *s) {
+    fputc('"', fp);
+    for (const char *p = s; *p; p++) {
+        if (*p == '"') fputc('"', fp);
+        fputc(*p, fp);
+    }
+    fputc('"', fp);
+}
+
+void embed_print(EmbedFormat fmt, const char *model_name, int normalized, const char *const *inputs,
+                 const float *emb, int n, int D) {
+    FILE *fp = stdout;
+    if (fmt == EMBED_FORMAT_CSV) {
+        fputs("input", fp);
+        for (int d = 0; d < D; d++) fprintf(fp, ",e%d", d);
+        fputc('\n', fp);
+        for (int i = 0; i < n; i++) {
+            print_csv_string(fp, inputs[i]);
+            for (int d = 0; d < D; d++) fprintf(fp, ",%.9g", emb[(size_t)i * D + d]);
+            fputc('\n', fp);
+        }
+        return;
+    }
+    fputs("{\"model\": ", fp);
+    print_json_string(fp, model_name);
+    fprintf(fp, ", \"dim\": %d, \"normalized\": %s, \"embeddings\": [\n", D, normalized ? "true" : "false");
+    for (int i = 0; i < n; i++) {
+        fputs("  {\"input\": ", fp);
+        print_json_string(fp, inputs[i]);
+        fputs(", \"embedding\": [", fp);
+        for (int d = 0; d < D; d++) fprintf(fp, d ? ", %.9g" : "%.9g", emb[(size_t)i * D + d]);
+        fprintf(fp, "]}%s\n", i + 1 < n ? "," : "");
+    }
+    fputs("]}\n", fp);
+}

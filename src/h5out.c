@@ -1,0 +1,428 @@
+// h5out.c — creating the evaluation file (rank 0, serial, atomic rename) and the collective
+// parallel writer. See include/clipneg/h5out.h for why creation and strings are serial.
+#define _POSIX_C_SOURCE 200809L
+#include "clipneg/h5out.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clipneg/common.h"
+
+// ---- error reporting: the innermost HDF5 message, appended to ours -----------------------------
+static herr_t walk_cb(unsigned n, const H5E_error2_t *err, void *data) {
+    (void)n;
+    // the stack is walked upward from the innermost frame: keep the first description
+    char *out = data;
+    if (!out[0] && err->desc) snprintf(out, 256, "%s", err->desc);
+    return 0;
+}
+
+// Fail with "<what>: <HDF5's innermost reason>" (HDF5's own printing is turned off, see h5_quiet).
+// Variadic on purpose: messages with long paths are cut at the buffer, never overflow it.
+__attribute__((format(printf, 4, 5))) static int h5_fail(int code, const char *file, int line, const char *fmt, ...) {
+    char what[1024], detail[256] = "";
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_cb, detail);
+    H5Eclear2(H5E_DEFAULT);
+    return cn_fail(code, "%s (HDF5: %s) [%s:%d]", what, detail[0] ? detail : "unknown error", file, line);
+}
+// The h5Check of this file: on a negative HDF5 return, fail naming the file and the object.
+#define H5TRY(expr, ...) do { if ((expr) < 0) return h5_fail(CN_E_IO, __FILE__, __LINE__, __VA_ARGS__); } while (0)
+
+static void h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+
+static int make_groups(hid_t fid, const char *const *groups, const char *file) {
+    for (int i = 0; groups[i]; i++) {
+        hid_t g;
+        H5TRY(g = H5Gcreate2(fid, groups[i], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), "%s: cannot create group %s", file, groups[i]);
+        H5Gclose(g);
+    }
+    return CN_OK;
+}
+
+// Fill values: what a pending row reads as (status 0 "pending" for images, -1 for texts, NaN sims).
+static const void *fill_value(H5DsId id, H5Kind k) {
+    static const int8_t minus_one = -1;
+    static const float nan_f = NAN;
+    if (id == DS_TXT_STATUS) return &minus_one;
+    if (id == DS_SIM_PAIRED && k == H5K_F32) return &nan_f;
+    return NULL;
+}
+
+static int create_dataset(hid_t fid, const char *file, H5DsId id, const H5Shape *sh) {
+    hsize_t dims[2];
+    int rank = h5ds_dims(id, sh, dims);
+    if (rank == 0) return CN_OK;
+    H5Kind k = h5ds_kind(id, sh);
+    const char *name = h5ds_path(id);
+    hid_t t = h5_type(k), sp = H5Screate_simple(rank, dims, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    if (t < 0 || sp < 0 || dcpl < 0) return h5_fail(CN_E_IO, __FILE__, __LINE__, "%s: %s: cannot make a type/space", file, name);
+    // Contiguous + early allocation: the file has its final layout from the start, so parallel
+    // writers never change metadata and a killed run leaves a structurally valid file.
+    H5TRY(H5Pset_layout(dcpl, H5D_CONTIGUOUS), "%s: %s: layout", file, name);
+    H5TRY(H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY), "%s: %s: alloc time", file, name);
+    int big = (id == DS_EMB_IMAGE || id == DS_EMB_TEXT || id == DS_SIM_FULL);
+    if (big) {
+        // Never write a fill for the big matrices (GBs at creation); /progress says what is valid.
+        H5TRY(H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER), "%s: %s: fill time", file, name);
+    } else if (k != H5K_STR) {
+        H5TRY(H5Pset_fill_time(dcpl, H5D_FILL_TIME_ALLOC), "%s: %s: fill time", file, name);
+        const void *fv = fill_value(id, k);
+        if (fv) H5TRY(H5Pset_fill_value(dcpl, t, fv), "%s: %s: fill value", file, name);
+    }
+    hid_t d;
+    H5TRY(d = H5Dcreate2(fid, name, t, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT), "%s: cannot create dataset %s", file, name);
+    if (id == DS_VAR_POLARITY) {
+        int rc = h5_attr_write_str(d, "labels", "positive,negative,other");
+        if (rc) return cn_fail(rc, "%s: %s: cannot write attribute 'labels'", file, name);
+    }
+    H5Dclose(d);
+    H5Pclose(dcpl);
+    H5Sclose(sp);
+    H5Tclose(t);
+    return CN_OK;
+}
+
+void h5out_scratch_path(const char *path, char *out, size_t n) { snprintf(out, n, "%s.embeddings-scratch", path); }
+
+// Prefix the pending message with the file name (copied first: cn_fail writes the same buffer).
+static int fail_prefixed(int code, const char *prefix) {
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", cn_last_error());
+    return cn_fail(code, "%s: %s", prefix, msg);
+}
+#define ATTR(call, file) do { int rc_ = (call); if (rc_) return fail_prefixed(rc_, (file)); } while (0)
+
+static int write_root_attrs(hid_t fid, const char *file, const H5Provenance *pv) {
+    ATTR(h5_attr_write_str(fid, "format", "clipneg-eval"), file);
+    ATTR(h5_attr_write_int(fid, "format_version", 1), file);
+    ATTR(h5_attr_write_str(fid, "clipneg_version", CLIPNEG_VERSION), file);
+    ATTR(h5_attr_write_str(fid, "git_commit", CLIPNEG_GIT_COMMIT), file);
+    ATTR(h5_attr_write_str(fid, "job_text", pv->job_text), file);
+    ATTR(h5_attr_write_str(fid, "job_sha256", pv->job_sha256), file);
+    ATTR(h5_attr_write_str(fid, "variants_text", pv->variants_text), file);
+    ATTR(h5_attr_write_str(fid, "model_path", pv->model_path), file);
+    ATTR(h5_attr_write_str(fid, "model_arch", pv->model_arch), file);
+    ATTR(h5_attr_write_str(fid, "model_sha256", pv->model_sha256), file);
+    ATTR(h5_attr_write_int(fid, "random_weights", pv->random_weights), file);
+    ATTR(h5_attr_write_str(fid, "backend", pv->backend), file);
+    ATTR(h5_attr_write_str(fid, "precision", pv->precision), file);
+    ATTR(h5_attr_write_int(fid, "ranks", pv->ranks), file);
+    ATTR(h5_attr_write_str(fid, "start_time", pv->start_time), file);
+    ATTR(h5_attr_write_str(fid, "end_time", ""), file);
+    ATTR(h5_attr_write_int(fid, "complete", 0), file);
+    return CN_OK;
+}
+
+int h5out_create_begin(H5Creating *c, const char *path, const H5Shape *sh, const H5Provenance *pv) {
+    h5_quiet();
+    memset(c, 0, sizeof *c);
+    c->fid = c->emb_fid = -1;
+    c->shape = *sh;
+    snprintf(c->path, sizeof c->path, "%s", path);
+    snprintf(c->tmp_path, sizeof c->tmp_path, "%s.creating", path);
+    const char *file = c->path;
+    H5TRY(c->fid = H5Fcreate(c->tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), "cannot create output %s", c->tmp_path);
+    static const char *const groups[] = {"/images", "/captions", "/variants", "/texts", "/embeddings",
+                                         "/similarity", "/progress", NULL};
+    static const char *const main_groups_no_emb[] = {"/images", "/captions", "/variants", "/texts",
+                                                     "/similarity", "/progress", NULL};
+    int rc = make_groups(c->fid, sh->store_embeddings ? groups : main_groups_no_emb, file);
+    if (rc) return rc;
+    c->emb_fid = c->fid;
+    if (!sh->store_embeddings) {
+        h5out_scratch_path(path, c->emb_path, sizeof c->emb_path);
+        snprintf(c->emb_tmp_path, sizeof c->emb_tmp_path, "%s.creating", c->emb_path);
+        H5TRY(c->emb_fid = H5Fcreate(c->emb_tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT),
+              "cannot create the embeddings scratch file %s", c->emb_tmp_path);
+        static const char *const emb_groups[] = {"/embeddings", NULL};
+        if ((rc = make_groups(c->emb_fid, emb_groups, c->emb_path))) return rc;
+    }
+    for (int id = 0; id < DS_COUNT; id++) {
+        hid_t f = h5ds_in_emb_file(id) ? c->emb_fid : c->fid;
+        if ((rc = create_dataset(f, h5ds_in_emb_file(id) && !sh->store_embeddings ? c->emb_path : file, id, sh))) return rc;
+    }
+    if ((rc = write_root_attrs(c->fid, file, pv))) return rc;
+    hid_t g;
+    H5TRY(g = H5Gopen2(c->fid, "/progress", H5P_DEFAULT), "%s: /progress", file);
+    ATTR(h5_attr_write_int(g, "text_shard", sh->text_shard), file);
+    ATTR(h5_attr_write_int(g, "image_shard", sh->image_shard), file);
+    // additive to the schema: what the resume check needs to rebuild the shape without /embeddings
+    ATTR(h5_attr_write_int(g, "embedding_dim", sh->dim), file);
+    ATTR(h5_attr_write_int(g, "embeddings_in_file", sh->store_embeddings), file);
+    H5Gclose(g);
+    return CN_OK;
+}
+
+static int serial_write(hid_t fid, const char *file, H5DsId id, const H5Shape *sh, int64_t row0, int64_t n,
+                        const void *buf) {
+    hsize_t dims[2];
+    int rank = h5ds_dims(id, sh, dims);
+    if (rank == 0 || row0 < 0 || (hsize_t)(row0 + n) > dims[0])
+        return cn_fail(CN_E_INTERNAL, "%s: %s: rows [%lld, %lld) outside [0, %llu)", file, h5ds_path(id),
+                       (long long)row0, (long long)(row0 + n), (unsigned long long)dims[0]);
+    if (n == 0) return CN_OK;
+    hid_t d, fs, ms, t = h5_type(h5ds_kind(id, sh));
+    H5TRY(d = H5Dopen2(fid, h5ds_path(id), H5P_DEFAULT), "%s: cannot open %s", file, h5ds_path(id));
+    hsize_t start[2] = {(hsize_t)row0, 0}, count[2] = {(hsize_t)n, dims[1]};
+    H5TRY(fs = H5Dget_space(d), "%s: %s: space", file, h5ds_path(id));
+    H5TRY(H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL), "%s: %s: select rows", file, h5ds_path(id));
+    H5TRY(ms = H5Screate_simple(rank, count, NULL), "%s: %s: memory space", file, h5ds_path(id));
+    H5TRY(H5Dwrite(d, t, ms, fs, H5P_DEFAULT, buf), "%s: cannot write rows [%lld, %lld) of %s", file,
+          (long long)row0, (long long)(row0 + n), h5ds_path(id));
+    H5Sclose(ms);
+    H5Sclose(fs);
+    H5Tclose(t);
+    H5Dclose(d);
+    return CN_OK;
+}
+
+int h5c_write_rows(H5Creating *c, H5DsId id, int64_t row0, int64_t n, const void *buf) {
+    return serial_write(h5ds_in_emb_file(id) ? c->emb_fid : c->fid, c->path, id, &c->shape, row0, n, buf);
+}
+
+int h5c_write_strings(H5Creating *c, H5DsId id, int64_t row0, int64_t n, const char *const *strs) {
+    return serial_write(c->fid, c->path, id, &c->shape, row0, n, strs);
+}
+
+int h5out_create_commit(H5Creating *c) {
+    int two = c->emb_fid != c->fid;
+    if (two && c->emb_fid >= 0) H5TRY(H5Fclose(c->emb_fid), "cannot close %s", c->emb_tmp_path);
+    if (c->fid >= 0) H5TRY(H5Fclose(c->fid), "cannot close %s", c->tmp_path);
+    c->fid = c->emb_fid = -1;
+    if (two && rename(c->emb_tmp_path, c->emb_path) != 0)
+        return cn_fail(CN_E_IO, "cannot rename %s to %s: %s", c->emb_tmp_path, c->emb_path, strerror(errno));
+    if (rename(c->tmp_path, c->path) != 0)
+        return cn_fail(CN_E_IO, "cannot rename %s to %s: %s", c->tmp_path, c->path, strerror(errno));
+    return CN_OK;
+}
+
+void h5out_create_abort(H5Creating *c) {
+    if (c->emb_fid >= 0 && c->emb_fid != c->fid) H5Fclose(c->emb_fid);
+    if (c->fid >= 0) H5Fclose(c->fid);
+    c->fid = c->emb_fid = -1;
+    if (c->tmp_path[0]) unlink(c->tmp_path);
+    if (c->emb_tmp_path[0]) unlink(c->emb_tmp_path);
+}
+
+// ---- parallel writer -------------------------------------------------------------------------------
+// Rank 0's status (and message) to every rank, for steps only rank 0 performs.
+static int bcast_status(MPI_Comm comm, int rank, int rc) {
+    MPI_Bcast(&rc, 1, MPI_INT, 0, comm);
+    if (rc == CN_OK) return CN_OK;
+    char msg[1024];
+    if (rank == 0) snprintf(msg, sizeof msg, "%s", cn_last_error());
+    MPI_Bcast(msg, sizeof msg, MPI_CHAR, 0, comm);
+    return cn_fail(rc, "%s", msg);
+}
+
+// Agree on the worst status of all ranks (collective steps where any rank may fail).
+static int agree(MPI_Comm comm, int rc) {
+    int worst = rc;
+    MPI_Allreduce(&rc, &worst, 1, MPI_INT, MPI_MAX, comm);
+    if (worst != CN_OK && rc == CN_OK) return cn_fail(worst, "another rank failed in an HDF5 step (see its message)");
+    return worst;
+}
+
+static int open_handles(H5Out *o) {
+    h5_quiet();
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5TRY(H5Pset_fapl_mpio(fapl, o->comm, MPI_INFO_NULL), "%s: MPI-IO driver", o->path);
+    // metadata reads/writes collective: every rank opens the same objects in the same order
+    H5TRY(H5Pset_all_coll_metadata_ops(fapl, 1), "%s: collective metadata", o->path);
+    H5TRY(H5Pset_coll_metadata_write(fapl, 1), "%s: collective metadata", o->path);
+    H5TRY(o->fid = H5Fopen(o->path, H5F_ACC_RDWR, fapl), "cannot open %s for parallel writing", o->path);
+    o->emb_fid = o->fid;
+    if (!o->shape.store_embeddings)
+        H5TRY(o->emb_fid = H5Fopen(o->emb_path, H5F_ACC_RDWR, fapl), "cannot open the embeddings scratch file %s", o->emb_path);
+    H5Pclose(fapl);
+    for (int id = 0; id < DS_COUNT; id++) {
+        o->dset[id] = -1;
+        hsize_t dims[2];
+        // strings are never written through MPI-IO (HDF5 refuses): no handle needed
+        if (h5ds_dims(id, &o->shape, dims) == 0 || h5ds_kind(id, &o->shape) == H5K_STR) continue;
+        hid_t f = h5ds_in_emb_file(id) ? o->emb_fid : o->fid;
+        H5TRY(o->dset[id] = H5Dopen2(f, h5ds_path(id), H5P_DEFAULT), "%s: cannot open dataset %s", o->path, h5ds_path(id));
+    }
+    return CN_OK;
+}
+
+static int close_handles(H5Out *o) {
+    int rc = CN_OK;
+    for (int id = 0; id < DS_COUNT; id++) {
+        if (o->dset[id] >= 0 && H5Dclose(o->dset[id]) < 0) rc = h5_fail(CN_E_IO, __FILE__, __LINE__, "%s: cannot close %s", o->path, h5ds_path(id));
+        o->dset[id] = -1;
+    }
+    if (o->emb_fid >= 0 && o->emb_fid != o->fid && H5Fclose(o->emb_fid) < 0)
+        rc = h5_fail(CN_E_IO, __FILE__, __LINE__, "cannot close %s", o->emb_path);
+    if (o->fid >= 0 && H5Fclose(o->fid) < 0) rc = h5_fail(CN_E_IO, __FILE__, __LINE__, "cannot close %s", o->path);
+    o->fid = o->emb_fid = -1;
+    return rc;
+}
+
+int h5out_open(H5Out *o, const char *path, const H5Shape *sh, MPI_Comm comm) {
+    memset(o, 0, sizeof *o);
+    o->comm = comm;
+    MPI_Comm_rank(comm, &o->rank);
+    MPI_Comm_size(comm, &o->nranks);
+    o->shape = *sh;
+    o->fid = o->emb_fid = o->dxpl = -1;
+    for (int i = 0; i < DS_COUNT; i++) o->dset[i] = -1;
+    snprintf(o->path, sizeof o->path, "%s", path);
+    h5out_scratch_path(path, o->emb_path, sizeof o->emb_path);
+    const char *chk = getenv("CLIPNEG_H5_CHECK_COLLECTIVE");
+    o->check_collective = chk && atoi(chk) > 0;
+    int rc = open_handles(o);
+    if (rc == CN_OK) {
+        o->dxpl = H5Pcreate(H5P_DATASET_XFER);
+        if (o->dxpl < 0 || H5Pset_dxpl_mpio(o->dxpl, H5FD_MPIO_COLLECTIVE) < 0)
+            rc = h5_fail(CN_E_IO, __FILE__, __LINE__, "%s: collective transfer property", o->path);
+    }
+    return agree(comm, rc);
+}
+
+// One collective read or write of a (rows x cols) block; nr == 0 selects none.
+static int rw_block(H5Out *o, H5DsId id, int write, int64_t row0, int64_t nr, int64_t col0, int64_t nc, void *buf) {
+    hid_t d = o->dset[id];
+    hsize_t dims[2];
+    int rank = h5ds_dims(id, &o->shape, dims);
+    if (d < 0 || rank == 0) return cn_fail(CN_E_INTERNAL, "%s: dataset %s is not open", o->path, h5ds_path(id));
+    if (rank == 1) { col0 = 0; nc = 1; dims[1] = 1; }
+    if (nr > 0 && (row0 < 0 || col0 < 0 || (hsize_t)(row0 + nr) > dims[0] || (hsize_t)(col0 + nc) > dims[1]))
+        return cn_fail(CN_E_INTERNAL, "%s: %s: block [%lld+%lld, %lld+%lld) outside [%llu, %llu]", o->path,
+                       h5ds_path(id), (long long)row0, (long long)nr, (long long)col0, (long long)nc,
+                       (unsigned long long)dims[0], (unsigned long long)dims[1]);
+    hid_t fs, ms, t = h5_type(h5ds_kind(id, &o->shape));
+    H5TRY(fs = H5Dget_space(d), "%s: %s: space", o->path, h5ds_path(id));
+    if (nr > 0 && nc > 0) {
+        hsize_t start[2] = {(hsize_t)row0, (hsize_t)col0}, count[2] = {(hsize_t)nr, (hsize_t)nc};
+        H5TRY(H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL), "%s: %s: select", o->path, h5ds_path(id));
+        H5TRY(ms = H5Screate_simple(rank, count, NULL), "%s: %s: memory space", o->path, h5ds_path(id));
+    } else { // this rank has nothing in this step but still joins the collective call
+        hsize_t one = 1;
+        H5TRY(H5Sselect_none(fs), "%s: %s: select none", o->path, h5ds_path(id));
+        H5TRY(ms = H5Screate_simple(1, &one, NULL), "%s: %s: memory space", o->path, h5ds_path(id));
+        H5TRY(H5Sselect_none(ms), "%s: %s: select none", o->path, h5ds_path(id));
+    }
+    herr_t e = write ? H5Dwrite(d, t, ms, fs, o->dxpl, buf) : H5Dread(d, t, ms, fs, o->dxpl, buf);
+    H5Sclose(ms);
+    H5Sclose(fs);
+    H5Tclose(t);
+    if (e < 0) {
+        return h5_fail(CN_E_IO, __FILE__, __LINE__, "%s: cannot %s rows [%lld, %lld) of %s", o->path,
+                       write ? "write" : "read", (long long)row0, (long long)(row0 + nr), h5ds_path(id));
+    }
+    if (o->check_collective) {
+        // Verify HDF5 really did collective I/O (a type conversion or filter silently disables it).
+        H5D_mpio_actual_io_mode_t mode;
+        uint32_t local_cause = 0, global_cause = 0;
+        H5TRY(H5Pget_mpio_actual_io_mode(o->dxpl, &mode), "%s: io mode", h5ds_path(id));
+        H5TRY(H5Pget_mpio_no_collective_cause(o->dxpl, &local_cause, &global_cause), "%s: io cause", h5ds_path(id));
+        if (mode == H5D_MPIO_NO_COLLECTIVE || global_cause != H5D_MPIO_COLLECTIVE)
+            return cn_fail(CN_E_INTERNAL, "%s: %s of %s was not collective (mode %d, cause 0x%x)", o->path,
+                           write ? "write" : "read", h5ds_path(id), (int)mode, (unsigned)global_cause);
+    }
+    return CN_OK;
+}
+
+int h5out_write_rows(H5Out *o, H5DsId id, int64_t row0, int64_t n, const void *buf) {
+    hsize_t dims[2];
+    int rank = h5ds_dims(id, &o->shape, dims);
+    return rw_block(o, id, 1, row0, n, 0, rank == 2 ? (int64_t)dims[1] : 1, (void *)buf);
+}
+
+int h5out_read_rows(H5Out *o, H5DsId id, int64_t row0, int64_t n, void *buf) {
+    hsize_t dims[2];
+    int rank = h5ds_dims(id, &o->shape, dims);
+    return rw_block(o, id, 0, row0, n, 0, rank == 2 ? (int64_t)dims[1] : 1, buf);
+}
+
+int h5out_write_block(H5Out *o, H5DsId id, int64_t row0, int64_t nr, int64_t col0, int64_t nc, const void *buf) {
+    return rw_block(o, id, 1, row0, nc > 0 ? nr : 0, col0, nc, (void *)buf);
+}
+
+int h5out_mark_done(H5Out *o, H5DsId id, int64_t shard) {
+    uint8_t one = 1;
+    return rw_block(o, id, 1, shard, shard >= 0 ? 1 : 0, 0, 1, &one);
+}
+
+int h5out_flush(H5Out *o) {
+    int rc = CN_OK;
+    if (o->emb_fid != o->fid && H5Fflush(o->emb_fid, H5F_SCOPE_GLOBAL) < 0)
+        rc = h5_fail(CN_E_IO, __FILE__, __LINE__, "cannot flush %s", o->emb_path);
+    if (H5Fflush(o->fid, H5F_SCOPE_GLOBAL) < 0) rc = h5_fail(CN_E_IO, __FILE__, __LINE__, "cannot flush %s", o->path);
+    return rc;
+}
+
+int h5out_close(H5Out *o) {
+    int rc = close_handles(o);
+    if (o->dxpl >= 0) H5Pclose(o->dxpl);
+    o->dxpl = -1;
+    return rc;
+}
+
+// Rank 0 alone, serial driver: rows[i] <- strs[i].
+static int write_strings_rank0(const char *path, H5DsId id, const int64_t *rows, const char *const *strs, int n) {
+    hid_t fid, d, fs, ms, t = h5_str_type();
+    H5TRY(fid = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT), "cannot open %s to write strings", path);
+    H5TRY(d = H5Dopen2(fid, h5ds_path(id), H5P_DEFAULT), "%s: cannot open %s", path, h5ds_path(id));
+    H5TRY(fs = H5Dget_space(d), "%s: %s: space", path, h5ds_path(id));
+    hsize_t one = 1;
+    H5TRY(ms = H5Screate_simple(1, &one, NULL), "%s: memory space", path);
+    for (int i = 0; i < n; i++) {
+        hsize_t start = (hsize_t)rows[i];
+        H5TRY(H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &one, NULL), "%s: %s: row %lld", path,
+              h5ds_path(id), (long long)rows[i]);
+        H5TRY(H5Dwrite(d, t, ms, fs, H5P_DEFAULT, &strs[i]), "%s: cannot write row %lld of %s", path,
+              (long long)rows[i], h5ds_path(id));
+    }
+    H5Sclose(ms);
+    H5Sclose(fs);
+    H5Dclose(d);
+    H5Tclose(t);
+    H5TRY(H5Fclose(fid), "cannot close %s", path);
+    return CN_OK;
+}
+
+int h5out_write_strings_serial(H5Out *o, H5DsId id, const int64_t *rows, const char *const *strs, int n) {
+    int rc = agree(o->comm, close_handles(o));
+    if (rc) return rc;
+    if (o->rank == 0) rc = write_strings_rank0(o->path, id, rows, strs, n);
+    rc = bcast_status(o->comm, o->rank, rc);
+    if (rc) return rc;
+    return agree(o->comm, open_handles(o));
+}
+
+static int finish_rank0(const H5Out *o, int ranks, const char *backend, const char *precision) {
+    hid_t fid;
+    char now[32];
+    utc_now_iso(now);
+    H5TRY(fid = H5Fopen(o->path, H5F_ACC_RDWR, H5P_DEFAULT), "cannot reopen %s to finish it", o->path);
+    ATTR(h5_attr_write_int(fid, "ranks", ranks), o->path);
+    ATTR(h5_attr_write_str(fid, "end_time", now), o->path);
+    ATTR(h5_attr_write_str(fid, "backend", backend), o->path);
+    ATTR(h5_attr_write_str(fid, "precision", precision), o->path);
+    // everything else reaches the disk before the marker that says the file is complete
+    H5TRY(H5Fflush(fid, H5F_SCOPE_GLOBAL), "cannot flush %s", o->path);
+    ATTR(h5_attr_write_int(fid, "complete", 1), o->path);
+    H5TRY(H5Fclose(fid), "cannot close %s", o->path);
+    if (!o->shape.store_embeddings && unlink(o->emb_path) != 0 && errno != ENOENT)
+        cn_warn("could not remove the embeddings scratch file %s: %s", o->emb_path, strerror(errno));
+    return CN_OK;
+}
+
+int h5out_finish(H5Out *o, int ranks, const char *backend, const char *precision) {
+    int rc = agree(o->comm, h5out_close(o));
+    if (rc) return rc;
+    MPI_Barrier(o->comm); // every rank's handles are closed before rank 0 reopens serially
+    if (o->rank == 0) rc = finish_rank0(o, ranks, backend, precision);
+    return bcast_status(o->comm, o->rank, rc);
+}

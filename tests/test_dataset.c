@@ -1,0 +1,391 @@
+// test_dataset.c — COCO captions/instances and JSONL manifests: order, counts, dropped items and
+// every error message (file, field, line). Golden numbers for coco-mini come from Python's json
+// module: tests/reference/dataset_golden.py (its output is quoted next to each constant).
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clipneg/common.h"
+#include "clipneg/dataset.h"
+
+static int g_failures = 0;
+#define CHECK(cond)                                                               \
+    do {                                                                          \
+        if (!(cond)) {                                                            \
+            fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);       \
+            g_failures++;                                                         \
+        }                                                                         \
+    } while (0)
+#define CHECK_INT(a, b)                                                                         \
+    do {                                                                                        \
+        long long _a = (long long)(a), _b = (long long)(b);                                     \
+        if (_a != _b) {                                                                         \
+            fprintf(stderr, "FAIL %s:%d: %s = %lld, expected %lld\n", __FILE__, __LINE__, #a, _a, _b); \
+            g_failures++;                                                                       \
+        }                                                                                       \
+    } while (0)
+#define CHECK_STR(a, b)                                                                          \
+    do {                                                                                         \
+        const char *_a = (a), *_b = (b);                                                         \
+        if (!_a || strcmp(_a, _b)) {                                                             \
+            fprintf(stderr, "FAIL %s:%d: %s = '%s', expected '%s'\n", __FILE__, __LINE__, #a,     \
+                    _a ? _a : "(null)", _b);                                                     \
+            g_failures++;                                                                        \
+        }                                                                                        \
+    } while (0)
+
+// A load must fail with `code` and a message containing `fragment`.
+static void expect_error(int rc, int code, const char *fragment, int line) {
+    if (rc != code || !strstr(cn_last_error(), fragment)) {
+        fprintf(stderr, "FAIL test_dataset.c:%d: rc=%d (want %d), message '%s' lacks '%s'\n", line, rc, code,
+                cn_last_error(), fragment);
+        g_failures++;
+    }
+}
+#define EXPECT_ERROR(call, code, fragment) expect_error((call), (code), (fragment), __LINE__)
+
+static const char *DATA = "tests/data";
+
+static char *data_path(const char *name) {
+    static char buf[8][1024];
+    static int k = 0;
+    char *p = buf[k++ % 8];
+    snprintf(p, 1024, "%s/%s", DATA, name);
+    return p;
+}
+
+// ---- coco-mini against Python's json ------------------------------------------------------------
+
+// Checksum of the caption order: sum over rows r of (r + 1) * caption_id mod 2^61 - 1.
+static unsigned long long order_checksum(const Dataset *ds) {
+    const unsigned long long m = (1ULL << 61) - 1;
+    unsigned long long s = 0;
+    for (int r = 0; r < ds->n_captions; r++)
+        s = (s + (unsigned long long)(r + 1) * (unsigned long long)ds->captions[r].id % m) % m;
+    return s;
+}
+
+static void test_coco_mini(const char *shared) {
+    char caps[1024], inst[1024], imgs[1024];
+    snprintf(caps, sizeof caps, "%s/data/coco-mini/annotations/captions_val2017.json", shared);
+    snprintf(inst, sizeof inst, "%s/data/coco-mini/annotations/instances_val2017.json", shared);
+    snprintf(imgs, sizeof imgs, "%s/data/coco-mini/val2017", shared);
+    if (access(caps, R_OK) != 0) {
+        printf("SKIP coco-mini part: %s not found (set CLIPNEG_SHARED)\n", caps);
+        return;
+    }
+    Dataset ds;
+    int rc = dataset_load_coco(&ds, caps, imgs, inst, 0);
+    CHECK_INT(rc, CN_OK);
+    if (rc != CN_OK) {
+        fprintf(stderr, "  %s\n", cn_last_error());
+        return;
+    }
+    // dataset_golden.py: images=79 captions=395 without_captions=0
+    CHECK_INT(ds.n_images, 79);
+    CHECK_INT(ds.n_captions, 395);
+    CHECK_INT(ds.n_images_without_captions, 0);
+    CHECK_INT(ds.n_captions_without_image, 0);
+    CHECK_INT(ds.n_duplicate_ids, 0);
+    CHECK_INT(ds.n_empty_captions, 0);
+    CHECK_INT(ds.n_invalid_utf8, 0);
+    // first_image=139 last_image=570448
+    CHECK_INT(ds.images[0].id, 139);
+    CHECK_INT(ds.images[78].id, 570448);
+    for (int i = 1; i < ds.n_images; i++) CHECK(ds.images[i - 1].id < ds.images[i].id);
+    // first_caption id=372891 text='A woman stands in the dining area at the table.'
+    CHECK_INT(ds.captions[0].id, 372891);
+    CHECK_STR(ds.captions[0].text, "A woman stands in the dining area at the table.");
+    // last_caption id=178484 text='Shot of a person in a wooden boat on the shore of a beach.'
+    CHECK_INT(ds.captions[394].id, 178484);
+    CHECK_STR(ds.captions[394].text, "Shot of a person in a wooden boat on the shore of a beach.");
+    // order_checksum=30910593546
+    CHECK_INT(order_checksum(&ds), 30910593546LL);
+    // Captions are contiguous per image and point back to it.
+    int next = 0;
+    for (int i = 0; i < ds.n_images; i++) {
+        CHECK_INT(ds.images[i].first_caption, next);
+        CHECK_INT(ds.images[i].n_captions, 5);
+        for (int c = next; c < next + ds.images[i].n_captions; c++) CHECK_INT(ds.captions[c].image_index, i);
+        next += ds.images[i].n_captions;
+    }
+    // categories=80 ids 1..90; image 139 categories [1, 62, 64, 67, 72, 78, 82, 84, 85, 86]
+    CHECK_INT(ds.has_instances, 1);
+    CHECK_INT(ds.n_categories, 80);
+    CHECK_INT(ds.categories[0].id, 1);
+    CHECK_STR(ds.categories[0].name, "person");
+    CHECK_INT(ds.categories[79].id, 90);
+    CHECK_STR(ds.categories[79].name, "toothbrush");
+    CHECK_STR(ds.categories[79].supercategory, "indoor");
+    static const int cats139[] = {1, 62, 64, 67, 72, 78, 82, 84, 85, 86};
+    CHECK_INT(ds.images[0].n_categories, 10);
+    for (int k = 0; k < 10 && k < ds.images[0].n_categories; k++) CHECK_INT(ds.images[0].categories[k], cats139[k]);
+    // sum of per-image category counts=284
+    int total = 0;
+    for (int i = 0; i < ds.n_images; i++) total += ds.images[i].n_categories;
+    CHECK_INT(total, 284);
+    char *p = dataset_image_path(&ds, 0);
+    char want[1100];
+    snprintf(want, sizeof want, "%s/000000000139.jpg", imgs);
+    CHECK_STR(p, want);
+    CHECK(access(p, R_OK) == 0);
+    free(p);
+    dataset_free(&ds);
+
+    // max_images=10: captions=50 checksum=467568423 last_image=92660
+    rc = dataset_load_coco(&ds, caps, imgs, NULL, 10);
+    CHECK_INT(rc, CN_OK);
+    CHECK_INT(ds.n_images, 10);
+    CHECK_INT(ds.n_captions, 50);
+    CHECK_INT(ds.images[9].id, 92660);
+    CHECK_INT(order_checksum(&ds), 467568423);
+    CHECK_INT(ds.n_dropped_by_max_images, 345);
+    CHECK_INT(ds.has_instances, 0);
+    CHECK(ds.images[0].categories == NULL);
+    dataset_free(&ds);
+}
+
+// ---- small hand-written COCO files -----------------------------------------------------------------
+
+static void test_coco_small(void) {
+    Dataset ds;
+    // coco_small.json by hand: images 30, 10, 20, 10 (duplicate), 40 (no captions); annotations
+    // 105/101 (image 10), 201 (blank) and 202 (image 20), 301 (image 30), 101 again (duplicate),
+    // 900/901 (images 99/98 do not exist).
+    int rc = dataset_load_coco(&ds, data_path("coco_small.json"), "imgs", data_path("instances_small.json"), 0);
+    CHECK_INT(rc, CN_OK);
+    if (rc != CN_OK) {
+        fprintf(stderr, "  %s\n", cn_last_error());
+        return;
+    }
+    CHECK_INT(ds.n_images, 4);
+    CHECK_INT(ds.images[0].id, 10);
+    CHECK_STR(ds.images[0].file_name, "a.jpg");  // the first of the two id-10 entries
+    CHECK_INT(ds.images[1].id, 20);
+    CHECK_INT(ds.images[2].id, 30);
+    CHECK_INT(ds.images[3].id, 40);
+    CHECK_INT(ds.n_captions, 5);
+    static const long long ids[] = {101, 105, 201, 202, 301};
+    for (int i = 0; i < 5 && i < ds.n_captions; i++) CHECK_INT(ds.captions[i].id, ids[i]);
+    CHECK_STR(ds.captions[0].text, "A cat sitting on a table.");  // not the later duplicate 101
+    CHECK_INT(ds.images[0].first_caption, 0);
+    CHECK_INT(ds.images[0].n_captions, 2);
+    CHECK_INT(ds.images[1].first_caption, 2);
+    CHECK_INT(ds.images[2].first_caption, 4);
+    CHECK_INT(ds.images[3].n_captions, 0);
+    CHECK_INT(ds.n_images_without_captions, 1);
+    CHECK_INT(ds.n_captions_without_image, 2);
+    CHECK_INT(ds.n_duplicate_ids, 2);  // one image id, one annotation id
+    CHECK_INT(ds.n_empty_captions, 1);
+    // instances_small.json: categories 18 dog, 17 cat, 63 couch, 24 zebra (sorted by id here);
+    // image 10 shows dog twice and a couch, image 30 a zebra, image 77 is not in the captions.
+    CHECK_INT(ds.n_categories, 4);
+    CHECK_INT(ds.categories[0].id, 17);
+    CHECK_INT(ds.categories[3].id, 63);
+    CHECK_STR(ds.categories[3].supercategory, "furniture");
+    CHECK_INT(ds.images[0].n_categories, 2);
+    CHECK_INT(ds.images[0].categories[0], 18);
+    CHECK_INT(ds.images[0].categories[1], 63);
+    CHECK_INT(ds.images[1].n_categories, 0);
+    CHECK(ds.images[1].categories != NULL);  // known to show nothing, unlike "unknown"
+    CHECK_INT(ds.images[2].n_categories, 1);
+    CHECK_INT(ds.images[2].categories[0], 24);
+    char *p = dataset_image_path(&ds, 1);
+    CHECK_STR(p, "imgs/b.jpg");
+    free(p);
+    dataset_free(&ds);
+
+    // max_images = 2 keeps images 10 and 20 and their four captions.
+    rc = dataset_load_coco(&ds, data_path("coco_small.json"), "imgs/", NULL, 2);
+    CHECK_INT(rc, CN_OK);
+    CHECK_INT(ds.n_images, 2);
+    CHECK_INT(ds.n_captions, 4);
+    CHECK_INT(ds.n_dropped_by_max_images, 1);
+    p = dataset_image_path(&ds, 0);
+    CHECK_STR(p, "imgs/a.jpg");
+    free(p);
+    dataset_free(&ds);
+}
+
+static void test_coco_errors(void) {
+    Dataset ds;
+    EXPECT_ERROR(dataset_load_coco(&ds, data_path("coco_bad_caption_type.json"), ".", NULL, 0), CN_E_DATA,
+                 "coco_bad_caption_type.json: annotations[2].caption: expected a string, got a number");
+    EXPECT_ERROR(dataset_load_coco(&ds, data_path("coco_bad_image_id.json"), ".", NULL, 0), CN_E_DATA,
+                 "coco_bad_image_id.json: images[1].id: expected an integer, got 2.5");
+    EXPECT_ERROR(dataset_load_coco(&ds, data_path("coco_bad_syntax.json"), ".", NULL, 0), CN_E_DATA,
+                 "coco_bad_syntax.json:4:");
+    CHECK(strstr(cn_last_error(), "invalid JSON") != NULL);
+    EXPECT_ERROR(dataset_load_coco(&ds, data_path("coco_no_images.json"), ".", NULL, 0), CN_E_DATA,
+                 "coco_no_images.json: images: missing (expected an array)");
+    EXPECT_ERROR(dataset_load_coco(&ds, data_path("does_not_exist.json"), ".", NULL, 0), CN_E_DATA,
+                 "does_not_exist.json: cannot open");
+    EXPECT_ERROR(dataset_load_coco(&ds, data_path("coco_small.json"), ".", data_path("instances_bad_category.json"), 0),
+                 CN_E_DATA, "instances_bad_category.json: annotations[1].category_id: 5 is not in \"categories\"");
+    EXPECT_ERROR(dataset_load_coco(&ds, data_path("manifest_ok.jsonl"), ".", NULL, 0), CN_E_DATA,
+                 "manifest_ok.jsonl:2:1: invalid JSON");  // a JSONL file is not one JSON document
+    CHECK_INT(ds.n_images, 0);  // failed loads leave nothing behind
+}
+
+// Invalid UTF-8 in a caption is kept with U+FFFD; in a file name it is refused.
+static void test_invalid_utf8(void) {
+    char dir[] = "/tmp/clipneg_test_dataset_XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char path[256];
+    snprintf(path, sizeof path, "%s/bad_utf8.json", dir);
+    FILE *fp = fopenCheck(path, "wb");
+    fputs("{\"images\": [{\"id\": 1, \"file_name\": \"x.jpg\"}],\n \"annotations\": [\n"
+          "  {\"id\": 1, \"image_id\": 1, \"caption\": \"caf\xe9 \xe2\x82\xac ok\"},\n"
+          "  {\"id\": 2, \"image_id\": 1, \"caption\": \"fine \xf0\x9f\x98\x80\"}]}\n",
+          fp);
+    fcloseCheck(fp);
+    Dataset ds;
+    CHECK_INT(dataset_load_coco(&ds, path, dir, NULL, 0), CN_OK);
+    CHECK_INT(ds.n_invalid_utf8, 1);
+    CHECK_STR(ds.captions[0].text, "caf\xef\xbf\xbd \xe2\x82\xac ok");
+    CHECK_STR(ds.captions[1].text, "fine \xf0\x9f\x98\x80");
+    dataset_free(&ds);
+    fp = fopenCheck(path, "wb");
+    fputs("{\"images\": [{\"id\": 1, \"file_name\": \"x\xff.jpg\"}], \"annotations\": []}", fp);
+    fcloseCheck(fp);
+    EXPECT_ERROR(dataset_load_coco(&ds, path, dir, NULL, 0), CN_E_DATA, "images[0].file_name: not valid UTF-8");
+    // No captions at all is refused: there would be nothing to evaluate.
+    fp = fopenCheck(path, "wb");
+    fputs("{\"images\": [{\"id\": 1, \"file_name\": \"x.jpg\"}], \"annotations\": []}", fp);
+    fcloseCheck(fp);
+    EXPECT_ERROR(dataset_load_coco(&ds, path, dir, NULL, 0), CN_E_DATA, "no captions left to evaluate");
+    remove(path);
+    rmdir(dir);
+}
+
+// bytes.decode("utf-8", errors="replace") from dataset_golden.py.
+static void test_utf8_sanitize(void) {
+    static const struct {
+        const char *in, *out;
+        int bad;
+    } V[] = {
+        {"ok \xe2\x82\xac", "ok \xe2\x82\xac", 0},
+        {"a\xff" "b", "a\xef\xbf\xbd" "b", 1},
+        {"\xe0\x80x", "\xef\xbf\xbd\xef\xbf\xbdx", 2},
+        {"\xe2\x82", "\xef\xbf\xbd", 1},
+        {"\xed\xa0\x80z", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbdz", 3},
+        {"\xf0\x9f\x98\x80!", "\xf0\x9f\x98\x80!", 0},
+        {"\xc0\xaf", "\xef\xbf\xbd\xef\xbf\xbd", 2},
+        {"\xf4\x90\x80\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd", 4},
+    };
+    for (size_t i = 0; i < sizeof V / sizeof V[0]; i++) {
+        int bad = -1;
+        char *out = utf8_sanitize(V[i].in, strlen(V[i].in), &bad);
+        CHECK_STR(out, V[i].out);
+        CHECK_INT(bad, V[i].bad);
+        free(out);
+    }
+}
+
+// ---- JSONL manifests ------------------------------------------------------------------------------------
+
+static void test_jsonl(void) {
+    Dataset ds;
+    // manifest_ok.jsonl by hand: line 1 b.jpg (no id -> 1, two negatives), line 2 a.jpg id 7,
+    // line 3 blank, line 4 b.jpg id 2, line 5 c.jpg (no id -> 5).
+    int rc = dataset_load_jsonl(&ds, data_path("manifest_ok.jsonl"), NULL, 0);
+    CHECK_INT(rc, CN_OK);
+    if (rc != CN_OK) {
+        fprintf(stderr, "  %s\n", cn_last_error());
+        return;
+    }
+    CHECK_INT(ds.n_images, 3);
+    CHECK_INT(ds.images[0].id, 0);
+    CHECK_STR(ds.images[0].file_name, "imgs/b.jpg");
+    CHECK_STR(ds.images[1].file_name, "imgs/a.jpg");
+    CHECK_STR(ds.images[2].file_name, "imgs/c.jpg");
+    CHECK_INT(ds.n_captions, 4);
+    static const long long ids[] = {1, 2, 7, 5};
+    static const int img[] = {0, 0, 1, 2};
+    for (int i = 0; i < 4 && i < ds.n_captions; i++) {
+        CHECK_INT(ds.captions[i].id, ids[i]);
+        CHECK_INT(ds.captions[i].image_index, img[i]);
+    }
+    CHECK_STR(ds.captions[1].text, "A brown dog lying down.");
+    CHECK_INT(ds.captions[0].n_negatives, 2);
+    CHECK_STR(ds.captions[0].negatives[1], "No dog on a couch.");
+    CHECK_INT(ds.captions[1].n_negatives, 0);
+    CHECK_INT(ds.images[0].n_captions, 2);
+    CHECK_INT(ds.has_instances, 0);
+    char *p = dataset_image_path(&ds, 2);
+    CHECK_STR(p, "tests/data/imgs/c.jpg");  // relative to the manifest's folder
+    free(p);
+    dataset_free(&ds);
+
+    CHECK_INT(dataset_load_jsonl(&ds, data_path("manifest_ok.jsonl"), "/data/images", 2), CN_OK);
+    CHECK_INT(ds.n_images, 2);
+    CHECK_INT(ds.n_captions, 3);
+    CHECK_INT(ds.n_dropped_by_max_images, 1);
+    p = dataset_image_path(&ds, 1);
+    CHECK_STR(p, "/data/images/imgs/a.jpg");
+    free(p);
+    dataset_free(&ds);
+
+    EXPECT_ERROR(dataset_load_jsonl(&ds, data_path("manifest_bad_caption.jsonl"), NULL, 0), CN_E_DATA,
+                 "manifest_bad_caption.jsonl:3: caption: expected a string, got an array");
+    EXPECT_ERROR(dataset_load_jsonl(&ds, data_path("manifest_bad_json.jsonl"), NULL, 0), CN_E_DATA,
+                 "manifest_bad_json.jsonl:2: invalid JSON (column");
+    EXPECT_ERROR(dataset_load_jsonl(&ds, data_path("manifest_bad_negative.jsonl"), NULL, 0), CN_E_DATA,
+                 "manifest_bad_negative.jsonl:1: negatives[1]: expected a string");
+    EXPECT_ERROR(dataset_load_jsonl(&ds, data_path("manifest_no_image.jsonl"), NULL, 0), CN_E_DATA,
+                 "manifest_no_image.jsonl:2: image: missing");
+    EXPECT_ERROR(dataset_load_jsonl(&ds, data_path("manifest_bad_id.jsonl"), NULL, 0), CN_E_DATA,
+                 "manifest_bad_id.jsonl:1: id: expected an integer, got a string");
+    EXPECT_ERROR(dataset_load_jsonl(&ds, data_path("manifest_not_object.jsonl"), NULL, 0), CN_E_DATA,
+                 "manifest_not_object.jsonl:1: expected a JSON object");
+    EXPECT_ERROR(dataset_load_jsonl(&ds, data_path("nope.jsonl"), NULL, 0), CN_E_DATA, "nope.jsonl: cannot open");
+}
+
+// Duplicate caption ids in a manifest: first kept, counted.
+static void test_jsonl_duplicates(void) {
+    char dir[] = "/tmp/clipneg_test_jsonl_XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char path[256];
+    snprintf(path, sizeof path, "%s/m.jsonl", dir);
+    FILE *fp = fopenCheck(path, "wb");
+    fputs("{\"image\": \"a.jpg\", \"caption\": \"first\", \"id\": 3}\r\n"
+          "{\"image\": \"b.jpg\", \"caption\": \"second\", \"id\": 3}\r\n"
+          "{\"image\": \"a.jpg\", \"caption\": \"third\", \"id\": 1}",  // CRLF, no final newline
+          fp);
+    fcloseCheck(fp);
+    Dataset ds;
+    CHECK_INT(dataset_load_jsonl(&ds, path, NULL, 0), CN_OK);
+    CHECK_INT(ds.n_duplicate_ids, 1);
+    CHECK_INT(ds.n_images, 2);
+    CHECK_INT(ds.n_images_without_captions, 1);  // b.jpg: its only caption had a taken id
+    CHECK_INT(ds.n_captions, 2);
+    CHECK_STR(ds.captions[0].text, "third");     // image a.jpg, ids 1 then 3
+    CHECK_STR(ds.captions[1].text, "first");
+    dataset_free(&ds);
+    remove(path);
+    rmdir(dir);
+}
+
+int main(void) {
+    const char *src = getenv("CLIPNEG_SOURCE_DIR");
+    if (src && chdir(src) != 0) {
+        fprintf(stderr, "cannot chdir to %s\n", src);
+        return 1;
+    }
+    const char *shared = getenv("CLIPNEG_SHARED");
+    test_coco_mini(shared ? shared : "../shared");
+    test_coco_small();
+    test_coco_errors();
+    test_invalid_utf8();
+    test_utf8_sanitize();
+    test_jsonl();
+    test_jsonl_duplicates();
+    if (g_failures) {
+        fprintf(stderr, "%d check(s) failed\n", g_failures);
+        return 1;
+    }
+    printf("test_dataset: all checks passed\n");
+    return 0;
+}
