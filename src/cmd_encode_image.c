@@ -1,10 +1,93 @@
-// cmd_encode_image.c — PLACEHOLDER until implemented (see include/clipneg/commands.h).
+// cmd_encode_image.c — `clipneg encode-image --model DIR [--format json|csv] [--raw] IMG...`
+// Decodes and preprocesses each image like open_clip (image.c), runs the CPU image tower and
+// prints one embedding per image (L2-normalised unless --raw). A debugging aid: compare by hand
+// with open_clip's model.encode_image(preprocess(Image.open(IMG))).
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "clipneg/commands.h"
 #include "clipneg/common.h"
+#include "clipneg/encoder.h"
+#include "clipneg/image.h"
+#include "clipneg/model.h"
+#include "encoder_common.h"
+
+#define IMAGE_BATCH 16  // images decoded and encoded at a time (bounds the pixel buffer)
+
+static void usage(void) {
+    fprintf(stderr, "usage: clipneg encode-image --model DIR|FILE [--format json|csv] [--raw] IMG...\n"
+                    "  --model   open_clip or HF CLIP checkpoint (folder or .safetensors)\n"
+                    "  --format  json (default) or csv\n"
+                    "  --raw     print the embeddings before L2 normalisation\n");
+}
 
 int cmd_encode_image(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    cn_warn("'encode_image' is not implemented yet");
-    return CN_E_INTERNAL;
+    const char *model_path = NULL;
+    EmbedFormat fmt = EMBED_FORMAT_JSON;
+    int raw = 0, n_in = 0;
+    const char **inputs = mallocCheck((size_t)(argc > 0 ? argc : 1) * sizeof(char *));
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--model") && i + 1 < argc) model_path = argv[++i];
+        else if (!strcmp(argv[i], "--format") && i + 1 < argc) {
+            if (embed_format_parse(argv[++i], &fmt) != CN_OK) {
+                fprintf(stderr, "clipneg encode-image: %s\n", cn_last_error());
+                free(inputs);
+                return CN_E_USAGE;
+            }
+        } else if (!strcmp(argv[i], "--raw")) raw = 1;
+        else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            usage();
+            free(inputs);
+            return CN_OK;
+        } else if (!strcmp(argv[i], "--")) {
+            while (++i < argc) inputs[n_in++] = argv[i];
+        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+            fprintf(stderr, "clipneg encode-image: unknown or incomplete option '%s'\n", argv[i]);
+            usage();
+            free(inputs);
+            return CN_E_USAGE;
+        } else inputs[n_in++] = argv[i];
+    }
+    if (model_path == NULL || n_in == 0) {
+        usage();
+        free(inputs);
+        return CN_E_USAGE;
+    }
+
+    ClipModel m;
+    ClipLoadOptions opt;
+    memset(&opt, 0, sizeof opt);
+    opt.force_quick_gelu = -1;
+    if (clip_model_load(&m, model_path, &opt) != CN_OK) {
+        fprintf(stderr, "clipneg encode-image: %s\n", cn_last_error());
+        free(inputs);
+        return CN_E_MODEL;
+    }
+    int R = m.cfg.image_size, D = m.cfg.embed_dim;
+    float *pixels = mallocCheck((size_t)IMAGE_BATCH * 3 * R * R * sizeof(float));
+    float *emb = mallocCheck((size_t)n_in * D * sizeof(float));
+    int rc = CN_OK;
+    for (int s = 0; s < n_in && rc == CN_OK; s += IMAGE_BATCH) {
+        int nb = CN_MIN(IMAGE_BATCH, n_in - s);
+        for (int i = 0; i < nb && rc == CN_OK; i++) {
+            if (image_load_preprocess(inputs[s + i], R, pixels + (size_t)i * 3 * R * R) != CN_OK) {
+                fprintf(stderr, "clipneg encode-image: %s\n", cn_last_error());
+                rc = CN_E_IMAGE;
+            }
+        }
+        if (rc == CN_OK && encode_images_cpu(&m, pixels, nb, emb + (size_t)s * D) != CN_OK) {
+            fprintf(stderr, "clipneg encode-image: %s\n", cn_last_error());
+            rc = CN_E_INTERNAL;
+        }
+    }
+    if (rc == CN_OK) {
+        if (!raw) l2_normalize_rows(emb, n_in, D);
+        embed_print(fmt, m.cfg.name, !raw, inputs, emb, n_in, D);
+    }
+    free(emb);
+    free(pixels);
+    clip_model_free(&m);
+    free(inputs);
+    return rc;
 }

@@ -1,10 +1,105 @@
-// cmd_encode_text.c — PLACEHOLDER until implemented (see include/clipneg/commands.h).
+// cmd_encode_text.c — `clipneg encode-text --model DIR [--format json|csv] [--raw] [--vocab PATH] TEXT...`
+// Tokenizes each text with CLIP BPE (tokenizer.c), runs the CPU text tower and prints one embedding
+// per text (L2-normalised unless --raw). Compare by hand with open_clip's
+// model.encode_text(open_clip.tokenize([TEXT])).
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "clipneg/commands.h"
 #include "clipneg/common.h"
+#include "clipneg/encoder.h"
+#include "clipneg/model.h"
+#include "clipneg/tokenizer.h"
+#include "encoder_common.h"
+
+static void usage(void) {
+    fprintf(stderr, "usage: clipneg encode-text --model DIR|FILE [--format json|csv] [--raw] [--vocab PATH] TEXT...\n"
+                    "  --model   open_clip or HF CLIP checkpoint (folder or .safetensors)\n"
+                    "  --format  json (default) or csv\n"
+                    "  --raw     print the embeddings before L2 normalisation\n"
+                    "  --vocab   bpe_simple_vocab_16e6.txt.gz or a folder with vocab.json + merges.txt\n"
+                    "            (default: the model folder, then $CLIPNEG_BPE)\n"
+                    "  --        everything after is a text, even if it starts with '-'\n");
+}
 
 int cmd_encode_text(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    cn_warn("'encode_text' is not implemented yet");
-    return CN_E_INTERNAL;
+    const char *model_path = NULL, *vocab = NULL;
+    EmbedFormat fmt = EMBED_FORMAT_JSON;
+    int raw = 0, n_in = 0;
+    const char **inputs = mallocCheck((size_t)(argc > 0 ? argc : 1) * sizeof(char *));
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--model") && i + 1 < argc) model_path = argv[++i];
+        else if (!strcmp(argv[i], "--vocab") && i + 1 < argc) vocab = argv[++i];
+        else if (!strcmp(argv[i], "--format") && i + 1 < argc) {
+            if (embed_format_parse(argv[++i], &fmt) != CN_OK) {
+                fprintf(stderr, "clipneg encode-text: %s\n", cn_last_error());
+                free(inputs);
+                return CN_E_USAGE;
+            }
+        } else if (!strcmp(argv[i], "--raw")) raw = 1;
+        else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            usage();
+            free(inputs);
+            return CN_OK;
+        } else if (!strcmp(argv[i], "--")) {
+            while (++i < argc) inputs[n_in++] = argv[i];
+        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+            fprintf(stderr, "clipneg encode-text: unknown or incomplete option '%s'\n", argv[i]);
+            usage();
+            free(inputs);
+            return CN_E_USAGE;
+        } else inputs[n_in++] = argv[i];
+    }
+    if (model_path == NULL || n_in == 0) {
+        usage();
+        free(inputs);
+        return CN_E_USAGE;
+    }
+
+    ClipModel m;
+    ClipLoadOptions opt;
+    memset(&opt, 0, sizeof opt);
+    opt.force_quick_gelu = -1;
+    if (clip_model_load(&m, model_path, &opt) != CN_OK) {
+        fprintf(stderr, "clipneg encode-text: %s\n", cn_last_error());
+        free(inputs);
+        return CN_E_MODEL;
+    }
+    ClipTokenizer *tok = NULL;
+    if (tokenizer_load_auto(&tok, vocab, m.model_dir) != CN_OK) {
+        fprintf(stderr, "clipneg encode-text: %s\n", cn_last_error());
+        clip_model_free(&m);
+        free(inputs);
+        return CN_E_MODEL;
+    }
+    int ctx = m.cfg.context_length, D = m.cfg.embed_dim;
+    int32_t *ids = mallocCheck((size_t)n_in * ctx * sizeof(int32_t));
+    for (int i = 0; i < n_in; i++) {
+        int truncated = 0;
+        if (tokenizer_encode(tok, inputs[i], ctx, ids + (size_t)i * ctx, &truncated) < 0) {
+            fprintf(stderr, "clipneg encode-text: text %d: %s\n", i + 1, cn_last_error());
+            free(ids);
+            tokenizer_free(tok);
+            clip_model_free(&m);
+            free(inputs);
+            return CN_E_DATA;
+        }
+        if (truncated) cn_warn("text %d is longer than %d tokens: truncated (EOT kept last)", i + 1, ctx);
+    }
+    float *emb = mallocCheck((size_t)n_in * D * sizeof(float));
+    int rc = CN_OK;
+    if (encode_texts_cpu(&m, ids, n_in, emb) != CN_OK) {
+        fprintf(stderr, "clipneg encode-text: %s\n", cn_last_error());
+        rc = CN_E_DATA;
+    } else {
+        if (!raw) l2_normalize_rows(emb, n_in, D);
+        embed_print(fmt, m.cfg.name, !raw, inputs, emb, n_in, D);
+    }
+    free(emb);
+    free(ids);
+    tokenizer_free(tok);
+    clip_model_free(&m);
+    free(inputs);
+    return rc;
 }

@@ -13,7 +13,7 @@ static void usage(FILE *fp) {
             "usage: clipneg export-tsne OUT.h5 [options]\n"
             "  --max-points N   points in total, an equal share per kind: images, positive, negative (and other)\n"
             "                   texts (default %d; 0 = every valid row)\n"
-            "  --pca K          principal components kept (default %d)\n"
+            "  --pca K          principal components kept (default %d, or D when the embeddings are smaller)\n"
             "  --variants a,b   variants whose texts are included (default: the base variant + every negative)\n"
             "  --base NAME      base variant for the default selection (default: the job's base_variant)\n"
             "  --seed S         sampling seed (default 0)\n"

@@ -122,7 +122,7 @@ static int info_file(const char *path) {
     printf("provenance:\n");
     static const char *const ATTRS[] = {"format", "format_version", "clipneg_version", "git_commit", "model_path",
                                         "model_arch", "model_sha256", "random_weights", "backend", "precision",
-                                        "ranks", "start_time", "end_time", "job_sha256", "job_text", NULL};
+                                        "ranks", "threads", "start_time", "end_time", "job_sha256", "job_text", NULL};
     for (int i = 0; ATTRS[i]; i++) print_attr(fid, ATTRS[i]);
     int64_t rw = 0;
     if (h5_attr_read_int(fid, "random_weights", &rw) == CN_OK && rw)

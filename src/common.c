@@ -14,10 +14,14 @@ static int g_rank = 0, g_nranks = 1;
 static void (*g_abort_hook)(int) = NULL;
 
 int cn_fail(int code, const char *fmt, ...) {
+    // Format into a local buffer first: callers often pass cn_last_error() itself as an argument
+    // (cn_fail(code, "%s: %s", path, cn_last_error())) to add context to a lower-level message.
+    char buf[sizeof g_err];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(g_err, sizeof g_err, fmt, ap);
+    vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
+    memcpy(g_err, buf, sizeof g_err);
     return code;
 }
 const char *cn_last_error(void) { return g_err; }

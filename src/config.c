@@ -60,7 +60,7 @@ static char *ini_read_line(char *str, int num, void *stream) {
     while (len > 0 && (*line == ' ' || *line == '\t')) line++, len--;
     if (len + 2 > (size_t)num) {  // room for '\n' and NUL: inih would split the line silently
         cn_fail(CN_E_CONFIG, "%s:%d: line too long (%zu bytes, at most %d); use ${VAR} for long paths",
-                r->path, r->line, len, num - 3);
+                r->path, r->line, len, num - 2);
         ini_record_error(r, CN_E_CONFIG, r->line);
         str[0] = '\n', str[1] = '\0';
         return str;
@@ -71,7 +71,14 @@ static char *ini_read_line(char *str, int num, void *stream) {
     // Announce section headers ourselves: inih only reports keys, so an empty section is invisible.
     if (line[0] == '[' && !r->err) {
         const char *close = memchr(line, ']', len);
-        if (close) {
+        // inih ignores whatever follows "]": a key written there would be lost without a word.
+        const char *rest = close ? close + 1 : NULL;
+        while (rest && rest < line + len && isspace((unsigned char)*rest)) rest++;
+        if (rest && rest < line + len && *rest != ';' && *rest != '#') {
+            cn_fail(CN_E_CONFIG, "%s:%d: text after the [section] header (put keys on their own lines)", r->path,
+                    r->line);
+            ini_record_error(r, CN_E_CONFIG, r->line);
+        } else if (close) {
             const char *a = line + 1, *b = close;
             while (a < b && isspace((unsigned char)*a)) a++;
             while (b > a && isspace((unsigned char)b[-1])) b--;
@@ -159,7 +166,7 @@ static const KeySpec KEYS[] = {
     {"dataset", "manifest", K_FILE, F(manifest), 0, 0, NULL, NULL},
     {"dataset", "max_images", K_INT, F(max_images), 0, INT_MAX, NULL, NULL},
     {"variants", "file", K_FILE, F(variants_file), 0, 0, NULL, NULL},
-    {"variants", "base", K_STRING, F(base_variant), 0, 0, NULL, NULL},
+    {"variants", "base_variant", K_STRING, F(base_variant), 0, 0, NULL, NULL},
     {"output", "path", K_OUTPATH, F(output_path), 0, 0, NULL, NULL},
     {"output", "embeddings", K_BOOL, F(store_embeddings), 0, 0, NULL, NULL},
     {"output", "full_similarity", K_BOOL, F(full_similarity), 0, 0, NULL, NULL},
@@ -269,6 +276,7 @@ static int apply_override(JobParse *p, const char *ov) {
     if (!eq || !dot || dot > eq)
         return cn_fail(CN_E_CONFIG, "--set %s: expected section.key=value", ov);
     char name[256];
+    if ((size_t)(eq - ov) >= sizeof name) return cn_fail(CN_E_CONFIG, "--set %.40s...: name too long", ov);
     snprintf(name, sizeof name, "%.*s", (int)(eq - ov), ov);
     for (size_t n = strlen(name); n > 0 && isspace((unsigned char)name[n - 1]); n--) name[n - 1] = '\0';
     char *d = strchr(name, '.');
@@ -528,7 +536,7 @@ static int cross_checks(JobConfig *job, const JobParse *p) {
         for (int i = 0; i < vs.n; i++)
             if (!strcmp(vs.items[i].name, job->base_variant)) found = i;
         char label[512];
-        value_label(p, find_key("variants", "base"), label, sizeof label);
+        value_label(p, find_key("variants", "base_variant"), label, sizeof label);
         if (found < 0) rc = cn_fail(CN_E_CONFIG, "%s: no variant named '%s' in %s", label, job->base_variant, vs.path);
         else if (vs.items[found].polarity != POLARITY_POSITIVE)
             rc = cn_fail(CN_E_CONFIG, "%s: variant '%s' is not positive (the base must be a true caption)", label,

@@ -53,8 +53,37 @@ char *utf8_sanitize(const char *s, size_t n, int *n_bad) {
 
 // ---- JSON helpers ----------------------------------------------------------------------------------
 
+// Position of an escaped NUL (\u0000) in a JSON text, or NULL. cJSON would end the C string
+// there and silently drop the rest of the caption.
+static const char *find_escaped_nul(const char *text, size_t len) {
+    for (size_t i = 0; i + 6 <= len; i++) {
+        if (text[i] != '\\' || text[i + 1] != 'u' || memcmp(text + i + 2, "0000", 4) != 0) continue;
+        size_t slashes = 0;  // "\\u0000" is a backslash followed by the text u0000
+        while (slashes < i && text[i - 1 - slashes] == '\\') slashes++;
+        if (slashes % 2 == 0) return text + i;
+    }
+    return NULL;
+}
+
+static void text_position(const char *text, const char *at, int *line, int *col) {
+    *line = 1, *col = 1;
+    for (const char *p = text; p < at; p++) {
+        if (*p == '\n') ++*line, *col = 1;
+        else ++*col;
+    }
+}
+
 int ds_parse_json(const char *path, const char *text, size_t len, int jsonl_line, cJSON **root) {
     const char *end = NULL;
+    const char *nul = find_escaped_nul(text, len);
+    if (nul) {
+        int line, col;
+        *root = NULL;
+        text_position(text, nul, &line, &col);
+        if (jsonl_line > 0) return cn_fail(CN_E_DATA, "%s:%d: \\u0000 in a string is not supported (column %d)",
+                                           path, jsonl_line, col);
+        return cn_fail(CN_E_DATA, "%s:%d:%d: \\u0000 in a string is not supported", path, line, col);
+    }
     *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
     if (*root) {
         // Only blanks may follow the value.
@@ -66,11 +95,8 @@ int ds_parse_json(const char *path, const char *text, size_t len, int jsonl_line
         *root = NULL;
     }
     if (!end || end < text || end > text + len) end = text;
-    int line = 1, col = 1;
-    for (const char *p = text; p < end; p++) {
-        if (*p == '\n') line++, col = 1;
-        else col++;
-    }
+    int line, col;
+    text_position(text, end, &line, &col);
     if (jsonl_line > 0) return cn_fail(CN_E_DATA, "%s:%d: invalid JSON (column %d)", path, jsonl_line, col);
     return cn_fail(CN_E_DATA, "%s:%d:%d: invalid JSON", path, line, col);
 }

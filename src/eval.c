@@ -210,7 +210,7 @@ static int run_phases(Eval *e) {
         return cn_fail(rc, "%s", msg);
     }
     static const char *const PREC[] = {"fp32", "tf32", "fp16", "bf16"};
-    if ((rc = h5out_finish(&e->out, e->nranks, e->be->name, PREC[e->job.precision]))) return rc;
+    if ((rc = h5out_finish(&e->out, e->nranks, e->threads, e->be->name, PREC[e->job.precision]))) return rc;
     cn_log("done: %s complete in %.1f s", e->out_path, cn_now() - t0);
     return CN_OK;
 }

@@ -115,7 +115,8 @@ static int create_output(Eval *e) {
     H5Provenance pv = {.job_text = e->job_text_full, .job_sha256 = e->job_sha256, .variants_text = e->variants_text,
                        .model_path = e->job.model_path, .model_arch = arch, .model_sha256 = e->model_sha256,
                        .random_weights = e->random_weights, .backend = e->be->name,
-                       .precision = PREC[e->job.precision], .ranks = e->nranks, .start_time = now};
+                       .precision = PREC[e->job.precision], .ranks = e->nranks, .threads = e->threads,
+                       .start_time = now};
     H5Creating c;
     int rc = h5out_create_begin(&c, e->out_path, &e->shape, &pv);
     if (!rc) rc = write_static(e, &c);

@@ -116,6 +116,7 @@ static int write_root_attrs(hid_t fid, const char *file, const H5Provenance *pv)
     ATTR(h5_attr_write_str(fid, "backend", pv->backend), file);
     ATTR(h5_attr_write_str(fid, "precision", pv->precision), file);
     ATTR(h5_attr_write_int(fid, "ranks", pv->ranks), file);
+    ATTR(h5_attr_write_int(fid, "threads", pv->threads), file);
     ATTR(h5_attr_write_str(fid, "start_time", pv->start_time), file);
     ATTR(h5_attr_write_str(fid, "end_time", ""), file);
     ATTR(h5_attr_write_int(fid, "complete", 0), file);
@@ -401,12 +402,13 @@ int h5out_write_strings_serial(H5Out *o, H5DsId id, const int64_t *rows, const c
     return agree(o->comm, open_handles(o));
 }
 
-static int finish_rank0(const H5Out *o, int ranks, const char *backend, const char *precision) {
+static int finish_rank0(const H5Out *o, int ranks, int threads, const char *backend, const char *precision) {
     hid_t fid;
     char now[32];
     utc_now_iso(now);
     H5TRY(fid = H5Fopen(o->path, H5F_ACC_RDWR, H5P_DEFAULT), "cannot reopen %s to finish it", o->path);
     ATTR(h5_attr_write_int(fid, "ranks", ranks), o->path);
+    ATTR(h5_attr_write_int(fid, "threads", threads), o->path);
     ATTR(h5_attr_write_str(fid, "end_time", now), o->path);
     ATTR(h5_attr_write_str(fid, "backend", backend), o->path);
     ATTR(h5_attr_write_str(fid, "precision", precision), o->path);
@@ -419,10 +421,10 @@ static int finish_rank0(const H5Out *o, int ranks, const char *backend, const ch
     return CN_OK;
 }
 
-int h5out_finish(H5Out *o, int ranks, const char *backend, const char *precision) {
+int h5out_finish(H5Out *o, int ranks, int threads, const char *backend, const char *precision) {
     int rc = agree(o->comm, h5out_close(o));
     if (rc) return rc;
     MPI_Barrier(o->comm); // every rank's handles are closed before rank 0 reopens serially
-    if (o->rank == 0) rc = finish_rank0(o, ranks, backend, precision);
+    if (o->rank == 0) rc = finish_rank0(o, ranks, threads, backend, precision);
     return bcast_status(o->comm, o->rank, rc);
 }

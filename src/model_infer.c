@@ -122,6 +122,8 @@ static int infer_vision_openclip(const KeySpace *ks, ClipConfig *c) {
     c->patch_size = (int)t->shape[2];
     if ((rc = need(ks, &t, 2, "visual.", "positional_embedding"))) return rc;
     if ((rc = grid_of(ks, t, &grid))) return rc;
+    if ((int64_t)grid * c->patch_size > MAX_DIM)
+        return cn_fail(CN_E_MODEL, "%s: implausible image size %d x %d", ks->st->path, grid, c->patch_size);
     c->image_size = grid * c->patch_size;
     if ((rc = count_blocks(ks->st, "visual.transformer.resblocks.", &c->vision_layers))) return rc;
     if ((rc = need(ks, &t, 2, "visual.", "transformer.resblocks.0.mlp.c_fc.weight"))) return rc;
@@ -145,6 +147,8 @@ static int infer_vision_hf(const KeySpace *ks, ClipConfig *c) {
     c->patch_size = (int)t->shape[2];
     if ((rc = need(ks, &t, 2, "vision_model.", "embeddings.position_embedding.weight"))) return rc;
     if ((rc = grid_of(ks, t, &grid))) return rc;
+    if ((int64_t)grid * c->patch_size > MAX_DIM)
+        return cn_fail(CN_E_MODEL, "%s: implausible image size %d x %d", ks->st->path, grid, c->patch_size);
     c->image_size = grid * c->patch_size;
     if ((rc = count_blocks(ks->st, "vision_model.encoder.layers.", &c->vision_layers))) return rc;
     if ((rc = need(ks, &t, 2, "vision_model.", "encoder.layers.0.mlp.fc1.weight"))) return rc;
@@ -257,6 +261,13 @@ static int refuse_features(const Cfg *g, const cJSON *o, const char *section, co
     return CN_OK;
 }
 
+// open_clip: mlp_width = int(width * mlp_ratio).
+static int mlp_matches(const cJSON *ratio, int width, int mlp) {
+    if (!cJSON_IsNumber(ratio)) return 0;
+    double w = width * ratio->valuedouble;
+    return w >= 0 && w < MAX_DIM && (int)w == mlp;
+}
+
 static int apply_openclip(const Cfg *g, const cJSON *mc, int *act, int *vh, int *th) {
     ClipConfig *c = g->c;
     int rc;
@@ -301,7 +312,7 @@ static int apply_openclip(const Cfg *g, const cJSON *mc, int *act, int *vh, int 
         if ((rc = check_dim(g, v, "vision_cfg", "layers", c->vision_layers))) return rc;
         if ((rc = check_dim(g, v, "vision_cfg", "patch_size", c->patch_size))) return rc;
         const cJSON *r = item(v, "mlp_ratio");
-        if (r && (!cJSON_IsNumber(r) || (int)(c->vision_width * r->valuedouble) != c->vision_mlp))
+        if (r && !mlp_matches(r, c->vision_width, c->vision_mlp))
             return cn_fail(CN_E_MODEL, "%s: vision_cfg.mlp_ratio does not match the MLP width %d in the checkpoint",
                            g->path, c->vision_mlp);
         if (c->vision_width % head_width != 0)
@@ -324,7 +335,7 @@ static int apply_openclip(const Cfg *g, const cJSON *mc, int *act, int *vh, int 
     if ((rc = check_dim(g, t, "text_cfg", "context_length", c->context_length))) return rc;
     if ((rc = check_dim(g, t, "text_cfg", "vocab_size", c->vocab_size))) return rc;
     const cJSON *r = item(t, "mlp_ratio");
-    if (r && (!cJSON_IsNumber(r) || (int)(c->text_width * r->valuedouble) != c->text_mlp))
+    if (r && !mlp_matches(r, c->text_width, c->text_mlp))
         return cn_fail(CN_E_MODEL, "%s: text_cfg.mlp_ratio does not match the MLP width %d in the checkpoint", g->path,
                        c->text_mlp);
     return CN_OK;
@@ -467,8 +478,9 @@ static void name_config(ClipConfig *c) {
 static int default_heads(int width, const char *what, const char *file, int *heads) {
     if (width % 64 != 0)
         return cn_fail(CN_E_MODEL, "%s: cannot infer the %s attention heads: width %d is not a multiple of 64 "
-                       "(OpenAI's head width) and no config gives them; add a config file or set them in the job",
-                       file, what, width);
+                       "(OpenAI's head width) and no config gives them; put open_clip_config.json or config.json "
+                       "beside the weights, or pass the heads as load options (inspect-model --%s-heads)",
+                       file, what, width, what);
     *heads = width / 64;
     return CN_OK;
 }

@@ -517,3 +517,24 @@ int subject_swap(const Dataset *ds, int c, const char *caption, uint64_t seed, S
     out->status = TEXT_OK;
     return out->status;
 }
+
+int subject_tables_check(void) {
+    int problems = 0;
+    for (int i = 0; i < N_SYNONYMS; i++) {
+        const Synonym *s = &SYNONYMS[i];
+        const CocoCategory *cc = coco_by_name(s->category);
+        if (!cc && problems++ == 0) cn_fail(CN_E_INTERNAL, "synonym '%s': unknown category '%s'", s->phrase, s->category);
+        for (int j = i + 1; j < N_SYNONYMS; j++)
+            if (!strcmp(s->phrase, SYNONYMS[j].phrase) && problems++ == 0)
+                cn_fail(CN_E_INTERNAL, "synonym '%s' listed twice", s->phrase);
+        // Each entry, alone, must be found whole and give its own category.
+        int start, end;
+        int id = find_subject(NULL, s->phrase, &start, &end);
+        if (cc && (id != cc->id || start != 0 || end != (int)strlen(s->phrase)) && problems++ == 0)
+            cn_fail(CN_E_INTERNAL, "synonym '%s' is found as category %d [%d, %d)", s->phrase, id, start, end);
+    }
+    for (int i = 0; i < N_COCO; i++)
+        for (int j = i + 1; j < N_COCO; j++)
+            if (COCO[i].id == COCO[j].id && problems++ == 0) cn_fail(CN_E_INTERNAL, "category id %d twice", COCO[i].id);
+    return problems;
+}

@@ -19,7 +19,7 @@
 void tsne_options_default(TsneOptions *o) {
     memset(o, 0, sizeof *o);
     o->max_points = TSNE_DEFAULT_POINTS;
-    o->pca = TSNE_DEFAULT_PCA;
+    o->pca = 0;  // = TSNE_DEFAULT_PCA, or less when the embeddings are smaller
 }
 
 // ---- sampling ------------------------------------------------------------------------------------
@@ -401,10 +401,15 @@ int tsne_export_run(const TsneOptions *o) {
         rc = cn_fail(CN_E_DATA, "%s: image embeddings have %lld dimensions, text embeddings %lld", o->path,
                      (long long)di[1], (long long)dt[1]);
     if (rc == CN_OK) rc = build_sample(file, o, &s);
-    if (rc == CN_OK && (o->pca < 1 || o->pca > di[1] || o->pca > s.n))
-        rc = cn_fail(o->pca > di[1] ? CN_E_USAGE : CN_E_DATA,
+    // The default K (50) shrinks to what the data allows; an explicit --pca K must fit.
+    int K = o->pca > 0 ? o->pca : (int)CN_MIN(CN_MIN((int64_t)TSNE_DEFAULT_PCA, di[1]), CN_MAX(s.n, 1));
+    if (rc == CN_OK && o->pca <= 0 && K < TSNE_DEFAULT_PCA)
+        cn_log("PCA to %d dimensions (default %d > embedding size %lld or points %lld)", K, TSNE_DEFAULT_PCA,
+               (long long)di[1], (long long)s.n);
+    if (rc == CN_OK && (K < 1 || K > di[1] || K > s.n))
+        rc = cn_fail(K > di[1] ? CN_E_USAGE : CN_E_DATA,
                      "%s: --pca %d must be between 1 and min(embedding size %lld, sampled points %lld)", o->path,
-                     o->pca, (long long)di[1], (long long)s.n);
+                     K, (long long)di[1], (long long)s.n);
     if (rc == CN_OK && s.n < 2) rc = cn_fail(CN_E_DATA, "%s: fewer than 2 valid points to export", o->path);
     if (rc == CN_OK) {
         const int64_t block = o->block_rows > 0 ? o->block_rows : TSNE_BLOCK_ROWS;
@@ -412,7 +417,7 @@ int tsne_export_run(const TsneOptions *o) {
         split_range(CN_CEIL_DIV(s.n, block), cn_rank(), cn_nranks(), &b0, &b1);
         int64_t p0 = CN_MIN(b0 * block, s.n), p1 = CN_MIN(b1 * block, s.n);
         pca.D = di[1];
-        pca.K = o->pca;
+        pca.K = K;
         pca.mean = mallocCheck(sizeof(double) * (size_t)pca.D);
         pca.components = mallocCheck(sizeof(double) * (size_t)(pca.K * pca.D));
         pca.eigenvalues = mallocCheck(sizeof(double) * (size_t)pca.K);

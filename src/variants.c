@@ -107,6 +107,22 @@ static int finish_variant(VariantsParse *p) {
     return CN_OK;
 }
 
+// inih ends a value at a ';' that follows a blank (an inline comment). For a template that is a
+// silent truncation, so look at the raw line: is there such a ';' after the '='?
+static int cut_by_comment(const char *text, int line) {
+    for (int l = 1; l < line && text; l++) {
+        text = strchr(text, '\n');
+        if (text) text++;
+    }
+    if (!text) return 0;
+    const char *end = strchr(text, '\n');
+    if (!end) end = text + strlen(text);
+    const char *eq = memchr(text, '=', (size_t)(end - text));
+    for (const char *p = eq ? eq + 1 : end; p < end; p++)
+        if (*p == ';' && (p[-1] == ' ' || p[-1] == '\t')) return 1;
+    return 0;
+}
+
 static int variants_on_line(void *user, const char *section, const char *key, const char *value, int line) {
     VariantsParse *p = user;
     VariantSet *vs = p->vs;
@@ -146,6 +162,11 @@ static int variants_on_line(void *user, const char *section, const char *key, co
     *seen = line;
     if (!strcmp(key, "template")) {
         if (!value[0]) return cn_fail(CN_E_CONFIG, "%s:%d: [%s] template: empty", vs->path, line, v->name);
+        if (cut_by_comment(vs->text, line))
+            return cn_fail(CN_E_CONFIG,
+                           "%s:%d: [%s] template: ' ;' starts a comment in INI files, so the template would end "
+                           "as '%s' (write ';' without the blank before it)",
+                           vs->path, line, v->name, value);
         char err[256];
         unsigned uses = 0;
         if (walk_template(value, emit_uses, &uses, err, sizeof err) < 0)

@@ -87,7 +87,7 @@ static const ErrorCase ERRORS[] = {
     {BASE "[run]\ntile_texts = 12abc\n", {NULL}, {"job.ini:9: [run] tile_texts: expected an integer, got '12abc'"}},
     {BASE "[run]\nthreads = 99999999999999999999\n", {NULL}, {"job.ini:9: [run] threads: expected an integer"}},
     {BASE "[run]\ndecode_threads = 0\n", {NULL}, {"job.ini:9: [run] decode_threads: must be >= 1 (got 0)"}},
-    {BASE "max_images = -1\n", {NULL}, {"job.ini:8: [variants] max_images: unknown key"}},
+    {BASE "max_images = -1\n", {NULL}, {"job.ini:8: [variants] max_images: unknown key (known: file, base_variant)"}},
     {"[dataset]\nmax_images = -1\n", {NULL}, {"job.ini:2: [dataset] max_images: must be >= 0 (got -1)"}},
     {BASE "[run]\nbackend = gpu\n", {NULL}, {"job.ini:9: [run] backend: expected one of auto, cpu, cuda, got 'gpu'"}},
     {BASE "[run]\nprecision = fp64\n", {NULL},
@@ -105,6 +105,7 @@ static const ErrorCase ERRORS[] = {
     {BASE "[run]\nseed = ${CLIPNEG_TEST_SURELY_UNSET\n", {NULL}, {"job.ini:9: [run] seed: unterminated ${"}},
     {BASE "[run]\nthis line has no equals sign\n", {NULL}, {"job.ini:9: syntax error"}},
     {BASE "[run\nseed = 1\n", {NULL}, {"job.ini:8: syntax error"}},
+    {BASE "[run] seed = 1\n", {NULL}, {"job.ini:8: text after the [section] header"}},
     {"[model]\ntokenizer = model\n[dataset]\ncaptions = data/captions.json\nimages = data/images\n"
      "[variants]\nfile = variants.ini\n",
      {NULL}, {"job.ini:1: [model] path: required key missing"}},
@@ -128,8 +129,8 @@ static const ErrorCase ERRORS[] = {
           "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
           "xxxxxxxxxxxxxxxx.h5\n",
      {NULL}, {"job.ini:9: line too long"}},
-    {BASE "base = nope\n", {NULL}, {"job.ini:8: [variants] base: no variant named 'nope' in {DIR}/variants.ini"}},
-    {BASE "base = neg\n", {NULL}, {"job.ini:8: [variants] base: variant 'neg' is not positive"}},
+    {BASE "base_variant = nope\n", {NULL}, {"job.ini:8: [variants] base_variant: no variant named 'nope' in {DIR}/variants.ini"}},
+    {BASE "base_variant = neg\n", {NULL}, {"job.ini:8: [variants] base_variant: variant 'neg' is not positive"}},
     {"[model]\npath = model\n[dataset]\ncaptions = data/captions.json\nimages = data/images\n[variants]\n"
      "file = bad_variants.ini\n",
      {NULL}, {"bad_variants.ini:3: [x] template: unknown placeholder {foo}"}},
@@ -190,7 +191,7 @@ static void test_full_job(void) {
         "max_images = 10\n"
         "[variants]\n"
         "file = variants.ini\n"
-        "base = pos2\n"
+        "base_variant = pos2\n"
         "[output]\n"
         "path = out/r.h5\n"
         "embeddings = no\n"

@@ -343,6 +343,30 @@ static void test_jsonl(void) {
     EXPECT_ERROR(dataset_load_jsonl(&ds, data_path("nope.jsonl"), NULL, 0), CN_E_DATA, "nope.jsonl: cannot open");
 }
 
+// An escaped NUL would silently cut a caption short in cJSON: refused. An escaped backslash
+// followed by "u0000" is ordinary text.
+static void test_escaped_nul(void) {
+    char dir[] = "/tmp/clipneg_test_nul_XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char path[256];
+    snprintf(path, sizeof path, "%s/m.jsonl", dir);
+    FILE *fp = fopenCheck(path, "wb");
+    fputs("{\"image\": \"a.jpg\", \"caption\": \"a \\\\u0000 b\"}\n"
+          "{\"image\": \"a.jpg\", \"caption\": \"cut\\u0000 here\"}\n",
+          fp);
+    fcloseCheck(fp);
+    Dataset ds;
+    EXPECT_ERROR(dataset_load_jsonl(&ds, path, NULL, 0), CN_E_DATA, "m.jsonl:2: \\u0000 in a string is not supported");
+    fp = fopenCheck(path, "wb");
+    fputs("{\"image\": \"a.jpg\", \"caption\": \"a \\\\u0000 b\"}\n", fp);
+    fcloseCheck(fp);
+    CHECK_INT(dataset_load_jsonl(&ds, path, NULL, 0), CN_OK);
+    CHECK_STR(ds.captions[0].text, "a \\u0000 b");
+    dataset_free(&ds);
+    remove(path);
+    rmdir(dir);
+}
+
 // Duplicate caption ids in a manifest: first kept, counted.
 static void test_jsonl_duplicates(void) {
     char dir[] = "/tmp/clipneg_test_jsonl_XXXXXX";
@@ -382,6 +406,7 @@ int main(void) {
     test_utf8_sanitize();
     test_jsonl();
     test_jsonl_duplicates();
+    test_escaped_nul();
     if (g_failures) {
         fprintf(stderr, "%d check(s) failed\n", g_failures);
         return 1;

@@ -92,7 +92,7 @@ static void run_case(const char *path, int store_embeddings) {
         for (int64_t k = 0; k < sh.dim; k++)
             EXPECT(got[(i - b) * sh.dim + k] == emb_value(i, k), "emb text [%lld,%lld]", (long long)i, (long long)k);
     free(got);
-    OK(h5out_finish(&o, P, "cpu", "fp32"));
+    OK(h5out_finish(&o, P, 1, "cpu", "fp32"));
 
     if (rank == 0) {
         H5Existing ex;

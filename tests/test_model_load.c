@@ -378,6 +378,43 @@ static void edit_swap_proj(Ckpt *c) {
     cJSON_SetNumberValue(cJSON_GetArrayItem(shape, 1), a);
 }
 
+// open_clip's CustomTextCLIP keeps the text tower under "text.": same model, other names.
+static void edit_custom_text(Ckpt *c) {
+    static const char *text_keys[] = {"token_embedding", "positional_embedding", "transformer.", "ln_final",
+                                      "text_projection"};
+    cJSON *renamed = cJSON_CreateObject();
+    while (c->root->child) {
+        cJSON *e = cJSON_DetachItemViaPointer(c->root, c->root->child);
+        int text = 0;
+        for (size_t i = 0; i < sizeof text_keys / sizeof text_keys[0]; i++)
+            text |= !strncmp(e->string, text_keys[i], strlen(text_keys[i]));
+        char name[512];
+        snprintf(name, sizeof name, "%s%s", text ? "text." : "", e->string);
+        cJSON_AddItemToObject(renamed, name, e);
+    }
+    cJSON_Delete(c->root);
+    c->root = renamed;
+}
+
+static void test_custom_text(const ClipModel *ref) {
+    char rel[64] = "custom-text/open_clip_model.safetensors";
+    tmp_dir("custom-text");
+    const char *dst = tmp_path(rel);
+    Ckpt c;
+    CHECK(ckpt_read(&c, FIX "vit-tiny-openclip/open_clip_model.safetensors"), "read");
+    edit_custom_text(&c);
+    CHECK(cJSON_GetObjectItemCaseSensitive(c.root, "text.token_embedding.weight") != NULL, "rename");
+    ckpt_write(&c, dst);
+    ckpt_free(&c);
+    ClipModel m;
+    ClipLoadOptions o = {.force_quick_gelu = 0, .vision_heads = 2, .text_heads = 2};
+    if (load_ok(&m, dst, &o)) {
+        CHECK(m.n_params == ref->n_params && !memcmp(m.memory, ref->memory, m.n_params * 4),
+              "CustomTextCLIP names give different parameters");
+        clip_model_free(&m);
+    }
+}
+
 static void write_text(const char *path, const char *text) {
     FILE *fp = fopenCheck(path, "wb");
     fwriteCheck(text, 1, strlen(text), fp);
@@ -449,6 +486,10 @@ static void test_broken(void) {
     o.force_quick_gelu = -1;
     if (load_ok(&a, bare, &o)) {
         CHECK(a.cfg.quick_gelu == 1, "no config: QuickGELU (OpenAI) expected");
+        clip_model_free(&a);
+    }
+    if (load_ok(&a, FIX "vit-tiny-openclip", &DEFAULTS)) {
+        test_custom_text(&a);
         clip_model_free(&a);
     }
     // PyTorch pickles are refused with a pointer to the conversion.

@@ -14,7 +14,7 @@ typedef enum { DATASET_COCO = 0, DATASET_JSONL = 1 } DatasetKind;
 
 typedef struct {
     char *job_path;         // as given
-    char *job_text;         // the whole file, stored in the HDF5 provenance
+    char *job_text;         // the whole file + the overrides as "; --set ..." comment lines (provenance)
     // [model]
     char *model_path;       // folder or .safetensors file (required)
     char *tokenizer_path;   // optional explicit vocabulary (file or folder)
@@ -23,14 +23,17 @@ typedef struct {
     DatasetKind dataset_kind;
     char *captions_json;    // coco: captions_*.json (required for coco)
     char *instances_json;   // coco: instances_*.json (optional; needed by {swap}/{other})
-    char *images_dir;       // folder the image file names are relative to (required)
+    char *images_dir;       // folder the image file names are relative to (required for coco;
+                            // jsonl: NULL = the manifest's folder)
     char *manifest;         // jsonl: manifest path (required for jsonl)
     int max_images;         // 0 = all (first N images by id: quick trials)
     // [variants]
     char *variants_file;    // required
-    char *base_variant;     // positive base for flips/accuracy (default: first positive variant)
+    char *base_variant;     // positive base for flips/accuracy (job_load fills in the first positive
+                            // variant when the job names none; NULL only if there is none)
     // [output]
-    char *output_path;      // required unless given on the command line (--output wins)
+    char *output_path;      // NULL when neither the file nor --set output.path=... gave one (the
+                            // caller then needs --output; pass it as the override output.path=PATH)
     int store_embeddings;   // default 1
     int full_similarity;    // default 0: the N_img x N_text matrix is optional
     int full_dtype_f16;     // default 1 (float16), 0 = float32

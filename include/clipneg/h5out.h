@@ -51,7 +51,7 @@ typedef struct {
     const char *model_path, *model_arch, *model_sha256;
     int random_weights;
     const char *backend, *precision;
-    int ranks;
+    int ranks, threads;          // MPI ranks, compute threads per rank
     const char *start_time;
 } H5Provenance;
 
@@ -123,9 +123,9 @@ int h5out_close(H5Out *o);  // collective
 // section: the parallel handles are closed, rank 0 writes with the sec2 driver, all reopen.
 // Used for the few strings only known mid-run (image errors).
 int h5out_write_strings_serial(H5Out *o, H5DsId id, const int64_t *rows, const char *const *strs, int n);
-// Collective: close, then rank 0 writes the closing attributes (`ranks`, `end_time`, `backend`,
-// `precision`) and finally `complete` = 1; the scratch embeddings file is removed.
-int h5out_finish(H5Out *o, int ranks, const char *backend, const char *precision);
+// Collective: close, then rank 0 writes the closing attributes (`ranks`, `threads`, `end_time`,
+// `backend`, `precision`) and finally `complete` = 1; the scratch embeddings file is removed.
+int h5out_finish(H5Out *o, int ranks, int threads, const char *backend, const char *precision);
 
 // ---- reading an existing file (serial; resume check and `clipneg info`) -------------------------
 typedef struct {

@@ -23,11 +23,14 @@ void tokenizer_free(ClipTokenizer *t);
 // Encode UTF-8 text into ids[context]: SOT, BPE tokens, EOT, then zeros. Invalid UTF-8 bytes are
 // replaced by U+FFFD (as Python's bytes.decode(errors="replace")). If the text needs more than
 // `context` ids it is truncated with EOT kept last and *truncated = 1 (never silent).
-// Returns the number of ids before padding (SOT..EOT inclusive), so EOT is at index ret-1.
-// Thread-safe (no shared mutable state).
+// Returns the number of ids before padding (SOT..EOT inclusive), so EOT is at index ret-1, or
+// -CN_E_USAGE (message in cn_last_error) for NULL arguments or context < 2. `truncated` may be NULL.
+// Thread-safe (no shared mutable state). What is implemented and the few known differences from
+// open_clip: docs/tokenizer.md.
 int tokenizer_encode(const ClipTokenizer *t, const char *text, int context, int32_t *ids, int *truncated);
 
-// BPE tokens only (no SOT/EOT, no truncation). *ids is heap-allocated; returns count.
+// BPE tokens only (no SOT/EOT, no truncation). *ids is heap-allocated (free() it, also when the
+// count is 0); returns count, or a negative CN_E_* code (and *ids = NULL) on NULL arguments.
 int tokenizer_encode_raw(const ClipTokenizer *t, const char *text, int32_t **ids);
 
 // The text of one id (e.g. "cat</w>") or NULL when out of range.

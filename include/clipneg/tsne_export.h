@@ -20,7 +20,7 @@ enum { TSNE_IMAGE = 0, TSNE_POSITIVE = 1, TSNE_NEGATIVE = 2, TSNE_OTHER = 3, TSN
 typedef struct {
     const char *path;      // the evaluation file (needs /embeddings), opened read-write via MPI-IO
     int64_t max_points;    // total points (default 5000); 0 = every valid row
-    int pca;               // K (default 50)
+    int pca;               // K; 0 = min(50, D, points)
     const char *variants;  // comma-separated variant names; NULL = base + every negative variant
     const char *base;      // base variant override for the default selection (NULL = provenance)
     uint64_t seed;         // sampling seed (default 0)

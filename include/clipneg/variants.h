@@ -87,5 +87,8 @@ typedef struct {
 int subject_swap(const Dataset *ds, int c, const char *caption, uint64_t seed, SubjectSwap *out);
 void subject_swap_free(SubjectSwap *s);
 uint64_t splitmix64(uint64_t x);
+// Consistency of subject.c's built-in tables (every synonym names a known category, none twice,
+// each found whole by find_subject). Returns the number of problems (the first in cn_last_error()).
+int subject_tables_check(void);
 
 #endif

@@ -46,6 +46,23 @@ struct CudaTextTable {
 };
 
 // ---- communicator -------------------------------------------------------------------------------------------
+// NCCL needs one GPU per rank: true when two ranks of `comm` sit on the same device of one node.
+static int ranks_share_a_gpu(const CudaComm *c) {
+    enum { kKey = MPI_MAX_PROCESSOR_NAME + 64 };
+    char key[kKey];
+    memset(key, 0, sizeof key);
+    int len = 0;
+    mpiCheck(MPI_Get_processor_name(key, &len));
+    cudaCheck(cudaDeviceGetPCIBusId(key + MPI_MAX_PROCESSOR_NAME, 64, c->device));
+    char *all = (char *)mallocCheck((size_t)kKey * c->nranks);
+    mpiCheck(MPI_Allgather(key, kKey, MPI_CHAR, all, kKey, MPI_CHAR, c->comm));
+    int shared = 0;
+    for (int i = 0; i < c->nranks && !shared; i++)
+        for (int j = i + 1; j < c->nranks && !shared; j++) shared = !memcmp(all + (size_t)i * kKey, all + (size_t)j * kKey, kKey);
+    free(all);
+    return shared;
+}
+
 extern "C" int cuda_comm_create(CudaComm **out, MPI_Comm comm, int device) {
     *out = nullptr;
     CudaComm *c = (CudaComm *)callocCheck(1, sizeof(CudaComm));
@@ -53,15 +70,26 @@ extern "C" int cuda_comm_create(CudaComm **out, MPI_Comm comm, int device) {
     c->device = device;
     mpiCheck(MPI_Comm_rank(comm, &c->rank));
     mpiCheck(MPI_Comm_size(comm, &c->nranks));
-#ifdef CLIPNEG_HAVE_NCCL
-    // Rank 0 makes the id, MPI carries it to everyone, then every rank joins on its own GPU.
-    ncclUniqueId id;
-    memset(&id, 0, sizeof id);
-    if (c->rank == 0) ncclCheck(ncclGetUniqueId(&id));
-    mpiCheck(MPI_Bcast(&id, (int)sizeof id, MPI_BYTE, 0, comm));
     cudaCheck(cudaSetDevice(device));
-    ncclCheck(ncclCommInitRank(&c->nccl, c->nranks, id, c->rank));
-    c->use_nccl = 1;
+#ifdef CLIPNEG_HAVE_NCCL
+    // CLIPNEG_CUDA_NCCL=0 forces the MPI path (the same on every rank: it is the job's environment).
+    const char *env = getenv("CLIPNEG_CUDA_NCCL");
+    int want = !(env && !strcmp(env, "0"));
+    if (want && ranks_share_a_gpu(c)) {
+        if (c->rank == 0) cn_warn("two ranks share one GPU: NCCL cannot run like that, the text all-gather goes through MPI");
+        want = 0;
+    }
+    if (want) {
+        // Rank 0 makes the id, MPI carries it to everyone, then every rank joins on its own GPU.
+        ncclUniqueId id;
+        memset(&id, 0, sizeof id);
+        if (c->rank == 0) ncclCheck(ncclGetUniqueId(&id));
+        mpiCheck(MPI_Bcast(&id, (int)sizeof id, MPI_BYTE, 0, comm));
+        ncclCheck(ncclCommInitRank(&c->nccl, c->nranks, id, c->rank));
+        c->use_nccl = 1;
+    }
+#else
+    (void)ranks_share_a_gpu;
 #endif
     *out = c;
     return CN_OK;

@@ -74,6 +74,12 @@ SCRIPTS = ["Ελληνικά ΣΊΣΥΦΟΣ ΟΔΟΣ Σ σ ς ΣΑ.Σ", "Рус�
 MOJIBAKE_SOURCES = ["café", "naïve résumé", "Pérez", "São Paulo", "“quoted”", "it’s", "Ölçek", "żółć",
                     "Ελληνικά", "Русский", "日本語", "✔ done", "😀 smile", "voilà le travail", "à la mode",
                     "10 €", "½ cup", "Straße", "Größe", "señor", "naïve café — “wow”…", "ñandú", "Ångström"]
+# ftfy corner cases: CESU-8 / Java NUL via "utf-8-variants" (incl. the regex '$'-before-final-newline
+# quirk), restore_byte_a0, replace_lossy_sequences, windows-1252 vs C1 controls, double mojibake.
+MOJIBAKE_SPECIAL = ["\u00ed\u00a0\u00bd\u00ed\u00b8\u0080 smile", "Ã©í\xa0½í¸\x80", "Ã©À\x80x", "Ã©À\n", "Ã©À",
+                    "Ã©í\xa0½", "Ã©í\xa0½í¸\n", "x Ã©í\xa0\x80 y", "Ã©í\x9f\xbf", "Ã©\x80", "â€œHelloâ€\x9d",
+                    "â€œHelloâ€\ufffd", "voilÃ  le travail", "Ã  la mode", "fÃ cil", "Ã quele", "Ã s ", "Ã\xa0",
+                    "schÃ¶n", "Ã¶ Ã¤", "ÃƒÂ©", "Ã\x83Â©", "\x81\x8d\x8f", "caf\x82 \x93hi\x94", "Ã¢â‚¬â„¢"]
 MOJIBAKE_ENCODINGS = ["latin-1", "windows-1252", "windows-1251", "windows-1250", "windows-1253", "macroman",
                       "cp437", "iso-8859-2"]
 
@@ -167,6 +173,9 @@ def make_stress_strings(rng):
         src = rng.choice(MOJIBAKE_SOURCES)
         extra = rng.choice(["", "Ã ", "Ã©", "â€", "â€œ", "\x81", "\x9d", "Â"])
         add(f"mojibake_mix:{i}", f"{src}\n{mojibake(rng, src)} {extra}")
+    for i, m in enumerate(MOJIBAKE_SPECIAL):
+        add(f"mojibake_special:{i}", m)
+        add(f"mojibake_special_ctx:{i}", f"{rand_word(rng)} {m} {rand_word(rng)}")
     for i in range(60):
         add(f"invalid_utf8:{i}", invalid_utf8(rng))
     for i in range(12):  # long captions that truncate

@@ -1,0 +1,92 @@
+"""`clipneg-analysis` command line: table, tsne, prompts, hist, report (docs/analysis.md)."""
+import argparse
+import sys
+
+from .run import Run, RunError
+
+
+def _runs(paths):
+    return [Run(p) for p in paths]
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="clipneg-analysis", description="Tables and figures from clipneg evaluation files.")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    p = sub.add_parser("table", help="Table 1 across files (one row per model)")
+    p.add_argument("files", nargs="+")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--csv", action="store_true", help="raw numbers as CSV")
+    g.add_argument("--latex", action="store_true", help="a booktabs tabular")
+    p.add_argument("--long", action="store_true", help="one row per file and variant, every statistic")
+    p.add_argument("-o", "--output", help="write to this file instead of stdout")
+
+    p = sub.add_parser("tsne", help="Figure 2: t-SNE of /tsne/X (run clipneg export-tsne first)")
+    p.add_argument("file")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--perplexity", type=float, default=30.0)
+
+    p = sub.add_parser("prompts", help="Figures 3/4: every variant's similarity for one image's captions")
+    p.add_argument("file")
+    p.add_argument("--image-id", type=int, help="COCO image id (default: the first image with captions)")
+    p.add_argument("--caption", type=int, help="only this caption of the image (0-based)")
+    p.add_argument("--images-dir", help="folder of the image files (to show the image)")
+    p.add_argument("-o", "--output", required=True)
+
+    p = sub.add_parser("hist", help="similarity distributions per variant vs the base")
+    p.add_argument("file")
+    p.add_argument("-o", "--output", required=True)
+
+    p = sub.add_parser("report", help="one self-contained HTML page with all of the above")
+    p.add_argument("files", nargs="+")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--image-id", type=int)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-tsne", action="store_true", help="skip the t-SNE (the slow part)")
+
+    a = ap.parse_args(argv)
+    try:
+        if a.cmd == "table":
+            from . import table
+
+            fmt = "csv" if a.csv else "latex" if a.latex else "markdown"
+            text = table.render(_runs(a.files), fmt, a.long)
+            if a.output:
+                with open(a.output, "w", encoding="utf-8") as f:
+                    f.write(text)
+            else:
+                sys.stdout.write(text)
+        elif a.cmd == "tsne":
+            from . import tsne
+
+            _, counts = tsne.plot(Run(a.file), a.output, seed=a.seed, perplexity=a.perplexity)
+            from .style import KIND_LABELS
+
+            print(f"wrote {a.output}: " + ", ".join(f"{n} {KIND_LABELS[k]}" for k, n in sorted(counts.items())),
+                  file=sys.stderr)
+        elif a.cmd == "prompts":
+            from . import prompts
+
+            run = Run(a.file)
+            iid = a.image_id if a.image_id is not None else run.default_image_id()
+            prompts.plot(run, iid, a.output, caption=a.caption, images_dir=a.images_dir)
+            print(f"wrote {a.output} (image {iid})", file=sys.stderr)
+        elif a.cmd == "hist":
+            from . import hist
+
+            hist.plot(Run(a.file), a.output)
+            print(f"wrote {a.output}", file=sys.stderr)
+        elif a.cmd == "report":
+            from . import report
+
+            report.write(_runs(a.files), a.output, image_id=a.image_id, seed=a.seed, with_tsne=not a.no_tsne)
+            print(f"wrote {a.output}", file=sys.stderr)
+    except (RunError, ValueError, OSError) as e:
+        print(f"clipneg-analysis: error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,95 @@
+"""`clipneg-analysis report RUN.h5... -o report.html`: one self-contained HTML page (figures embedded
+as base64 PNG): Table 1 across the files, then per file its provenance, per-variant statistics,
+histograms, t-SNE and the prompt chart of one image. A file with random_weights = 1 gets a loud
+banner at the top of the page and of its section."""
+import base64
+import datetime
+import html
+import os
+
+from . import hist, prompts, table, tsne
+from .run import RunError
+from .style import RANDOM_BANNER
+
+CSS = """
+body { font-family: -apple-system, Segoe UI, Helvetica, Arial, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.85em; }
+th, td { border: 1px solid #ccc; padding: 3px 7px; text-align: right; }
+th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
+.banner { background: #c00000; color: white; font-size: 1.4em; font-weight: bold; padding: 0.8em 1em;
+          margin: 1em 0; border: 4px solid #700000; }
+.note { color: #666; font-size: 0.9em; }
+img { max-width: 100%; border: 1px solid #ddd; margin: 0.5em 0; }
+"""
+
+
+def _table_html(header, rows):
+    out = ["<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>"]
+    for row in rows:
+        out.append("<tr>" + "".join(f"<td>{html.escape(c[0])}</td>" for c in row) + "</tr>")
+    out.append("</table>")
+    return "\n".join(out)
+
+
+def _img(png, alt):
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+
+
+def build(runs, image_id=None, seed=0, with_tsne=True):
+    """The HTML text for a list of Run objects."""
+    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8"><title>clipneg report</title>',
+             f"<style>{CSS}</style></head><body>", "<h1>clipneg report</h1>",
+             f'<p class="note">{len(runs)} file(s); generated {datetime.datetime.now().isoformat(timespec="seconds")}'
+             " by clipneg-analysis.</p>"]
+    random = [r for r in runs if r.random_weights]
+    if random:
+        parts.append(f'<div class="banner">⚠ {RANDOM_BANNER}: {", ".join(html.escape(r.path) for r in random)} '
+                     "ran a randomly initialised test model (attribute random_weights = 1).</div>")
+    parts.append("<h2>Table 1 — mean similarity, flips and negation accuracy per model</h2>")
+    parts.append(_table_html(*table.wide_rows(runs)))
+    parts.append('<p class="note">flips: captions whose negated variant is more similar to the image than the '
+                 "base caption (n/N, share); accuracy: share where the base is more similar (ties count for "
+                 "neither). Definitions: docs/reduce.md.</p>")
+    for r in runs:
+        parts.append(f"<h2>{html.escape(r.label)} — {html.escape(os.path.basename(r.path))}</h2>")
+        if r.random_weights:
+            parts.append(f'<div class="banner">⚠ {RANDOM_BANNER} (random_weights = 1)</div>')
+        if not r.complete:
+            parts.append('<p class="banner">The evaluation is incomplete (complete != 1).</p>')
+        prov = r.provenance()
+        parts.append(_table_html(["provenance", "value"], [[(k, None), (str(v), None)] for k, v in prov.items()]))
+        parts.append("<h3>Statistics per variant</h3>")
+        parts.append(_table_html(*table.long_rows([r])))
+        if r.stats_source == "computed":
+            parts.append('<p class="note">No /stats in this file: basic statistics computed from '
+                         "/similarity/paired (run <code>clipneg reduce</code> for CIs and retrieval).</p>")
+        elif r.stats.get("retrieval/i2t_r1") is not None:
+            parts.append(f'<p class="note">image→text R@1/5/10 (base): '
+                         + " / ".join(f"{100 * float(r.stats[f'retrieval/i2t_r{k}']):.1f}" for k in (1, 5, 10))
+                         + f" % over {int(r.stats['retrieval/i2t_n'])} images; bootstrap {r.stats['bootstrap']} "
+                         f"resamples; retrieval from {html.escape(r.stats['retrieval_source'])}.</p>")
+        parts.append("<h3>Similarity distributions</h3>")
+        parts.append(_img(hist.plot(r)[0], "histograms"))
+        parts.append("<h3>t-SNE of image and caption embeddings</h3>")
+        if r.tsne is None:
+            parts.append(f'<p class="note">No /tsne in this file: run <code>clipneg export-tsne '
+                         f"{html.escape(r.path)}</code> to add it.</p>")
+        elif not with_tsne:
+            parts.append('<p class="note">t-SNE skipped (--no-tsne).</p>')
+        else:
+            parts.append(_img(tsne.plot(r, seed=seed)[0], "t-SNE"))
+        parts.append("<h3>Every variant of one image's captions</h3>")
+        try:
+            iid = image_id if image_id is not None and (r.image_id == image_id).any() else r.default_image_id()
+            parts.append(_img(prompts.plot(r, iid)[0], f"prompts of image {iid}"))
+        except RunError as e:
+            parts.append(f'<p class="note">{html.escape(str(e))}</p>')
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write(runs, out, image_id=None, seed=0, with_tsne=True):
+    text = build(runs, image_id, seed, with_tsne)
+    with open(out, "w", encoding="utf-8") as f:
+        f.write(text)
+    return out

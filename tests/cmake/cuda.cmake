@@ -1,0 +1,74 @@
+# cuda.cmake — tests of the CUDA backend (label `cuda`; owner: cuda area). Registered and built only
+# in CUDA builds (CLIPNEG_HAVE_CUDA); each test exits 77 (ctest: skipped) printing
+# "SKIPPED: no CUDA GPU visible" when clipneg_cuda_device_count() == 0, as on the CI machine.
+#  * cuda_ops            every CUDA op vs its CPU twin (ops.h), fp32/tf32/fp16/bf16, random inputs
+#  * cuda_encoders       the towers end to end vs the CPU backend (tests/fixtures/models/*, and a seeded
+#                        random full-size ViT-B/32 when tests/reference/make_fixtures.py can write one)
+#  * cuda_similarity     text table + all-gather + similarity tiles, 1 rank and 2 ranks (mpiexec)
+#  * cuda_ops_memcheck, cuda_ops_racecheck, cuda_encoders_memcheck: the same binaries (--quick shapes)
+#    under compute-sanitizer; skipped as well when compute-sanitizer was not found at configure time.
+if(NOT CLIPNEG_HAVE_CUDA)
+  return()
+endif()
+enable_language(CUDA)
+find_package(CUDAToolkit REQUIRED)
+
+# The CUDA runtime needs ASan's shadow gap left unprotected (ASAN_OPTIONS protect_shadow_gap=0),
+# otherwise cuInit fails under the sanitizer build and every GPU test would skip on a GPU machine.
+set(CLIPNEG_CUDA_TEST_ENV ${CLIPNEG_TEST_ENV})
+list(FILTER CLIPNEG_CUDA_TEST_ENV EXCLUDE REGEX "^ASAN_OPTIONS=")
+list(APPEND CLIPNEG_CUDA_TEST_ENV "ASAN_OPTIONS=detect_leaks=0:abort_on_error=0:protect_shadow_gap=0")
+
+# clipneg_cuda_test(name [TIMEOUT s]) — tests/test_<name>.cu compiled by nvcc (sm_80/sm_90, warnings
+# are errors), linked with the core and the CUDA backend; ctest `<name>`, label cuda.
+function(clipneg_cuda_test name)
+  cmake_parse_arguments(T "" "TIMEOUT" "" ${ARGN})
+  add_executable(test_${name} ${CMAKE_CURRENT_SOURCE_DIR}/test_${name}.cu)
+  set_target_properties(test_${name} PROPERTIES CUDA_ARCHITECTURES "80;90" CUDA_STANDARD 17 CUDA_STANDARD_REQUIRED ON)
+  target_compile_options(test_${name} PRIVATE "SHELL:-Werror all-warnings" "-Xcompiler=-Wall,-Wextra,-Werror")
+  target_compile_definitions(test_${name} PRIVATE OMPI_SKIP_MPICXX=1 MPICH_SKIP_MPICXX=1)
+  target_include_directories(test_${name} PRIVATE ${CMAKE_SOURCE_DIR}/src/cuda ${CMAKE_SOURCE_DIR}/src)
+  target_link_libraries(test_${name} PRIVATE clipneg_core clipneg_cuda)
+  if(NOT T_TIMEOUT)
+    set(T_TIMEOUT 600)
+  endif()
+  add_test(NAME ${name} COMMAND test_${name} WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(${name} PROPERTIES LABELS cuda TIMEOUT ${T_TIMEOUT} SKIP_RETURN_CODE 77
+                       ENVIRONMENT "${CLIPNEG_CUDA_TEST_ENV}")
+endfunction()
+
+clipneg_cuda_test(cuda_ops TIMEOUT 300)
+clipneg_cuda_test(cuda_encoders TIMEOUT 900)
+clipneg_cuda_test(cuda_similarity TIMEOUT 120)
+
+# Two ranks: NCCL when the node has two GPUs, else (one GPU shared by both ranks, which NCCL refuses)
+# the MPI fallback of the same call. The probe keeps a GPU-less machine at "skipped".
+add_test(NAME cuda_similarity_np2
+         COMMAND sh -c "\"$0\" --probe || { echo 'SKIPPED: no CUDA GPU visible'; exit 77; }; exec \"$1\" $2 2 \"$0\""
+                 $<TARGET_FILE:test_cuda_similarity> ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG}
+         WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(cuda_similarity_np2 PROPERTIES LABELS "cuda;mpi" TIMEOUT 120 SKIP_RETURN_CODE 77
+                     ENVIRONMENT "${CLIPNEG_CUDA_TEST_ENV}")
+
+# compute-sanitizer variants: out-of-bounds / misaligned accesses (memcheck) and shared-memory
+# races (racecheck, for the tiled attention kernel), on the --quick shapes.
+find_program(CLIPNEG_COMPUTE_SANITIZER compute-sanitizer
+             HINTS ${CUDAToolkit_BIN_DIR} ${CUDAToolkit_BIN_DIR}/../compute-sanitizer
+             PATHS /usr/local/cuda/bin /usr/local/cuda/compute-sanitizer)
+foreach(_case "cuda_ops;memcheck" "cuda_ops;racecheck" "cuda_encoders;memcheck")
+  list(GET _case 0 _bin)
+  list(GET _case 1 _tool)
+  if(CLIPNEG_COMPUTE_SANITIZER)
+    add_test(NAME ${_bin}_${_tool}
+             COMMAND sh -c "\"$0\" --probe || { echo 'SKIPPED: no CUDA GPU visible'; exit 77; }; exec \"$1\" --tool $2 --error-exitcode 1 \"$0\" --quick"
+                     $<TARGET_FILE:test_${_bin}> ${CLIPNEG_COMPUTE_SANITIZER} ${_tool}
+             WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  else()
+    add_test(NAME ${_bin}_${_tool}
+             COMMAND sh -c "\"$0\" --probe || { echo 'SKIPPED: no CUDA GPU visible'; exit 77; }; echo 'SKIPPED: compute-sanitizer was not found when configuring'; exit 77"
+                     $<TARGET_FILE:test_${_bin}>
+             WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  endif()
+  set_tests_properties(${_bin}_${_tool} PROPERTIES LABELS cuda TIMEOUT 1200 SKIP_RETURN_CODE 77
+                       ENVIRONMENT "${CLIPNEG_CUDA_TEST_ENV}")
+endforeach()

@@ -1,0 +1,139 @@
+"""Shared helpers of the evaluator tests (tests/python/test_eval_*.py): run `clipneg eval` under
+mpirun (or alone), read a whole output file with h5py, compare two files dataset by dataset.
+
+Everything is read with h5py/numpy — never with clipneg — so the tests check the file a user gets.
+"""
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+import h5py
+import numpy as np
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.environ.get("CLIPNEG_SOURCE_DIR") or os.path.dirname(os.path.dirname(HERE))
+SHARED = os.environ.get("CLIPNEG_SHARED") or os.path.normpath(os.path.join(REPO, "..", "shared"))
+BIN = os.environ.get("CLIPNEG_BIN") or os.path.join(REPO, "build", "clipneg")
+MPIEXEC = os.environ.get("CLIPNEG_MPIEXEC") or shutil.which("mpirun") or shutil.which("mpiexec")
+DEMO = os.path.join(REPO, "jobs", "demo.ini")
+COCO = os.path.join(SHARED, "data", "coco-mini")
+BPE = os.path.join(SHARED, "data", "clip-bpe", "bpe_simple_vocab_16e6.txt.gz")
+TINY_MODEL = os.path.join(REPO, "tests", "fixtures", "models", "vit-tiny-openclip")
+
+# The demo job, made small and cut into many shards so that every rank count has several rounds,
+# partial shards and ranks without a shard in the last round: 24 images (120 captions, 840 texts)
+# -> 14 text shards, 5 image shards, batches smaller than shards, 9 similarity tiles.
+# run.threads = 1: OpenBLAS's sgemm rounds differently for different thread counts (its threads
+# split the matrix into different edge tiles), so bitwise equality across rank counts is a promise
+# for the same number of threads per rank (docs/eval.md); the auto default gives cores / ranks.
+SMALL = ["--set", "dataset.max_images=24", "--set", "run.text_shard=64", "--set", "run.image_shard=5",
+         "--set", "run.image_batch=2", "--set", "run.text_batch=16", "--set", "run.tile_texts=100",
+         "--set", "run.threads=1"]
+
+# Root attributes that describe the run rather than the results.
+RUN_ATTRS = {"start_time", "end_time", "ranks", "threads"}
+
+
+def require_binaries():
+    if not os.path.exists(BIN):
+        pytest.skip(f"clipneg is not built ({BIN})")
+    if not MPIEXEC:
+        pytest.skip("no mpirun/mpiexec on PATH")
+    if not os.path.isdir(COCO) or not os.path.exists(BPE):
+        pytest.skip(f"shared data missing under {SHARED}")
+
+
+def env_for(out_dir, **extra):
+    env = dict(os.environ)
+    env.update({
+        "CLIPNEG_OUT": str(out_dir), "CLIPNEG_DATA": COCO, "CLIPNEG_BPE": BPE, "CLIPNEG_MODEL": TINY_MODEL,
+        "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
+        "OMPI_MCA_rmaps_base_oversubscribe": "1",
+        # every HDF5 transfer must really be collective (a silent fallback would fail the run)
+        "CLIPNEG_H5_CHECK_COLLECTIVE": "1",
+    })
+    for k in ("CLIPNEG_TEST_KILL_AFTER_ROUNDS", "CLIPNEG_TEST_SIGNAL_AFTER_ROUNDS", "CLIPNEG_TEST_ROUND_DELAY_MS",
+              "OMP_NUM_THREADS"):
+        env.pop(k, None)
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def eval_cmd(np_, job, *args):
+    """np_ = 0: the singleton (no launcher), else mpirun -n np_."""
+    base = [BIN, "eval", job, *args]
+    return base if np_ == 0 else [MPIEXEC, "-n", str(np_), *base]
+
+
+def run_eval(np_, job, args, env, timeout=180):
+    t0 = time.time()
+    p = subprocess.run(eval_cmd(np_, job, *args), env=env, capture_output=True, text=True, timeout=timeout)
+    p.wall = time.time() - t0
+    return p
+
+
+def start_eval(np_, job, args, env):
+    return subprocess.Popen(eval_cmd(np_, job, *args), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def wait_for_progress(path, phase="text_shards", min_done=1, timeout=60):
+    """Poll the file until /progress/<phase> has min_done flags set (a copy is read: the writer has it open)."""
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        try:
+            with h5py.File(path, "r", locking=False) as f:
+                if int(f["progress"][phase][()].sum()) >= min_done:
+                    return True
+        except (OSError, KeyError):
+            pass
+        time.sleep(0.1)
+    return False
+
+
+def read_file(path):
+    """Every dataset (strings decoded) and every root attribute of an output file."""
+    data = {}
+    with h5py.File(path, "r") as f:
+        def visit(name, obj):
+            if isinstance(obj, h5py.Dataset):
+                if obj.dtype.kind == "O":
+                    data[name] = list(obj.asstr()[()])
+                else:
+                    data[name] = obj[()]
+        f.visititems(visit)
+        attrs = {k: f.attrs[k] for k in f.attrs}
+    return data, attrs
+
+
+def assert_same_results(path_a, path_b):
+    """Bitwise equality of every dataset and of every root attribute except the run's own."""
+    a, aa = read_file(path_a)
+    b, ba = read_file(path_b)
+    assert sorted(a) == sorted(b), f"dataset lists differ: {sorted(set(a) ^ set(b))}"
+    for name in a:
+        x, y = a[name], b[name]
+        if isinstance(x, list):
+            assert x == y, f"{name}: strings differ"
+        else:
+            assert x.dtype == y.dtype and x.shape == y.shape, f"{name}: {x.dtype}{x.shape} vs {y.dtype}{y.shape}"
+            if x.tobytes() != y.tobytes():
+                diff = np.nanmax(np.abs(x.astype(np.float64) - y.astype(np.float64)))
+                raise AssertionError(f"{name}: values differ (max |diff| {diff:.3g})")
+    for k in set(aa) | set(ba):
+        if k in RUN_ATTRS:
+            continue
+        assert str(aa.get(k)) == str(ba.get(k)), f"attribute {k}: {aa.get(k)!r} vs {ba.get(k)!r}"
+
+
+def info(path):
+    return subprocess.run([BIN, "info", path], capture_output=True, text=True, timeout=60)
+
+
+def kill_group(p):
+    if p.poll() is None:
+        p.send_signal(signal.SIGKILL)
+        p.wait(timeout=30)
