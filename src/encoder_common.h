@@ -22,6 +22,11 @@ typedef struct {
     float *att;     // [rows, C]  attention output (heads concatenated)
     float *mlp;     // [rows, M]
     float *scores;  // [seqs_per_attention * NH * T * T]  attention probabilities
+    // the pooled last block (one row per sequence):
+    float *row_att; // [B, C]  attention output of the pooled row
+    float *row_h;   // [B, C]  projection output before the residual add
+    float *row_ln;  // [B, C]
+    float *row_mlp; // [B, M]
     int seqs_per_attention; // sequences per attention_forward call (bounded by ENCODER_SCORES_BYTES)
     float *memory;
 } TransformerActs;
@@ -32,10 +37,15 @@ long transformer_floats_per_seq(int T, int C, int M);
 void transformer_acts_alloc(TransformerActs *a, int B, int T, int C, int M, int NH);
 void transformer_acts_free(TransformerActs *a);
 
-// x [B, T, C] in place through `L` pre-LN residual blocks:
+// a->x [B, T, C] through `L` pre-LN residual blocks:
 //   x = x + out_proj(attention(ln_1(x)));  x = x + c_proj(act(c_fc(ln_2(x))))
+// pool == NULL: every row of every block is computed, a->x holds the final states.
+// pool != NULL: only row pool[b] of each sequence is read out afterwards, so the LAST block is
+// computed for that row alone (its keys/values still come from every row): its out_proj and MLP
+// shrink from B*T rows to B rows. The final states of those rows go to pooled [B, C]; a->x is
+// then left at the input of the last block.
 void transformer_forward(const ClipBlock *blocks, int L, TransformerActs *a, int B, int T, int C, int NH, int M,
-                         int causal, int quick_gelu, float eps);
+                         int causal, int quick_gelu, float eps, const int *pool, float *pooled);
 
 // Items per chunk so that `bytes_per_item` * chunk <= the chunk budget (at least 1, at most B).
 int encoder_chunk_items(long bytes_per_item, int B);

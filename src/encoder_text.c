@@ -36,8 +36,10 @@ static int by_eot(const void *pa, const void *pb) {
 }
 
 // Run texts order[0..n) (rows of ids) through the tower with T positions; rows of `out` by order.
+// pool_rows: n ints of scratch. prune_last: compute the last block for the EOT rows only
+// (encode_texts_cpu); the 77-token reference computes every row of every block.
 static void text_chunk_forward(const ClipModel *m, const int32_t *ids, const int *order, const int *eot, int n, int T,
-                               TransformerActs *a, float *pooled, float *out) {
+                               TransformerActs *a, int *pool_rows, float *pooled, float *out, int prune_last) {
     const ClipConfig *c = &m->cfg;
     int Wt = c->text_width, ctx = c->context_length, D = c->embed_dim;
     for (int i = 0; i < n; i++) {
@@ -49,11 +51,17 @@ static void text_chunk_forward(const ClipModel *m, const int32_t *ids, const int
             for (int k = 0; k < Wt; k++) x[k] = e[k] + pos[k];
         }
     }
-    transformer_forward(m->txt_blocks, c->text_layers, a, n, T, Wt, c->text_heads, c->text_mlp, 1, c->quick_gelu,
-                        c->ln_eps);
+    for (int i = 0; i < n; i++) pool_rows[i] = eot[order[i]];
+    if (prune_last) {
+        transformer_forward(m->txt_blocks, c->text_layers, a, n, T, Wt, c->text_heads, c->text_mlp, 1, c->quick_gelu,
+                            c->ln_eps, pool_rows, pooled);
+    } else {
+        transformer_forward(m->txt_blocks, c->text_layers, a, n, T, Wt, c->text_heads, c->text_mlp, 1, c->quick_gelu,
+                            c->ln_eps, NULL, NULL);
+        for (int i = 0; i < n; i++)
+            memcpy(pooled + (size_t)i * Wt, a->x + ((size_t)i * T + pool_rows[i]) * Wt, (size_t)Wt * sizeof(float));
+    }
     // ln_final is per token: apply it to the pooled EOT rows only.
-    for (int i = 0; i < n; i++)
-        memcpy(pooled + (size_t)i * Wt, a->x + ((size_t)i * T + eot[order[i]]) * Wt, (size_t)Wt * sizeof(float));
     layernorm_forward(a->ln, pooled, m->ln_final_w, m->ln_final_b, n, Wt, c->ln_eps);
     matmul_forward_nn(pooled, a->ln, m->txt_proj, n, Wt, D); // pooled holds max(Wt, D) floats per text
     for (int i = 0; i < n; i++)
@@ -92,12 +100,14 @@ static int encode_texts(const ClipModel *m, const int32_t *ids, int B, float *ou
     TransformerActs a;
     transformer_acts_alloc(&a, chunk, ctx, Wt, M, NH);
     float *pooled = mallocCheck((size_t)chunk * (Wt > D ? Wt : D) * sizeof(float));
+    int *pool_rows = mallocCheck((size_t)chunk * sizeof(int));
     for (int s = 0; s < B; s += chunk) {
         int n = CN_MIN(chunk, B - s);
         // Sorted ascending: the chunk's last text has its longest EOT.
         int T = trim ? eot[order[s + n - 1]] + 1 : ctx;
-        text_chunk_forward(m, ids, order + s, eot, n, T, &a, pooled, out);
+        text_chunk_forward(m, ids, order + s, eot, n, T, &a, pool_rows, pooled, out, trim);
     }
+    free(pool_rows);
     free(pooled);
     transformer_acts_free(&a);
     free(order);

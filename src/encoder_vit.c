@@ -46,15 +46,17 @@ int vit_encode_images(const ClipModel *m, const float *pixels, int B, float *out
     transformer_acts_alloc(&a, chunk, T, W, M, NH);
     float *patches = mallocCheck((size_t)chunk * patch_floats * sizeof(float));
     float *pooled = mallocCheck((size_t)chunk * W * sizeof(float));
+    int *cls_row = callocCheck((size_t)chunk, sizeof(int)); // the class token is row 0 of each image
     for (int b0 = 0; b0 < B; b0 += chunk) {
         int nb = CN_MIN(chunk, B - b0);
         vit_embed(m, pixels + (size_t)b0 * 3 * R * R, nb, patches, &a);
-        transformer_forward(m->vis_blocks, L, &a, nb, T, W, NH, M, 0, c->quick_gelu, c->ln_eps);
-        // ln_post is per token, so only the class tokens need it.
-        for (int b = 0; b < nb; b++) memcpy(pooled + (size_t)b * W, a.x + (size_t)b * T * W, (size_t)W * sizeof(float));
+        // Only the class token is read out: the last block runs for it alone, and ln_post (per
+        // token) is applied to it alone.
+        transformer_forward(m->vis_blocks, L, &a, nb, T, W, NH, M, 0, c->quick_gelu, c->ln_eps, cls_row, pooled);
         layernorm_forward(a.ln, pooled, m->ln_post_w, m->ln_post_b, nb, W, c->ln_eps);
         matmul_forward_nn(out + (size_t)b0 * D, a.ln, m->vis_proj, nb, W, D);
     }
+    free(cls_row);
     free(pooled);
     free(patches);
     transformer_acts_free(&a);

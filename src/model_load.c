@@ -170,7 +170,8 @@ static int fold_bn(const BnFold *f, const char *file) {
     }
     for (int o = 0; o < oc; o++) {
         if (!(var[o] + BN_EPS > 0))
-            rc = cn_fail(CN_E_MODEL, "%s: tensor '%s'[%d] = %g: a variance must be >= 0", file, f->var->name, o, var[o]);
+            rc = cn_fail(CN_E_MODEL, "%s: tensor '%s'[%d] = %g: a variance must be >= 0", file, f->var->name, o,
+                         var[o]);
         double s = gamma[o] / sqrt((double)var[o] + BN_EPS);
         for (size_t i = 0; i < per; i++) cv->w[o * per + i] = (float)(cv->w[o * per + i] * s);
         cv->b[o] = (float)(beta[o] - mean[o] * s);

@@ -121,12 +121,14 @@ static int bind_block(Ctx *x, ClipBlock *blk, const char *p, int64_t C, int64_t 
             return rc;
         return CN_OK;
     }
-    if ((rc = bind(x, &blk->ln_1_w, K("%sln_1.weight", p), C)) || (rc = bind(x, &blk->ln_1_b, K("%sln_1.bias", p), C)) ||
+    if ((rc = bind(x, &blk->ln_1_w, K("%sln_1.weight", p), C)) ||
+        (rc = bind(x, &blk->ln_1_b, K("%sln_1.bias", p), C)) ||
         (rc = bind(x, &blk->qkv_w, K("%sattn.in_proj_weight", p), 3 * C, C)) ||
         (rc = bind(x, &blk->qkv_b, K("%sattn.in_proj_bias", p), 3 * C)) ||
         (rc = bind(x, &blk->out_w, K("%sattn.out_proj.weight", p), C, C)) ||
         (rc = bind(x, &blk->out_b, K("%sattn.out_proj.bias", p), C)) ||
-        (rc = bind(x, &blk->ln_2_w, K("%sln_2.weight", p), C)) || (rc = bind(x, &blk->ln_2_b, K("%sln_2.bias", p), C)) ||
+        (rc = bind(x, &blk->ln_2_w, K("%sln_2.weight", p), C)) ||
+        (rc = bind(x, &blk->ln_2_b, K("%sln_2.bias", p), C)) ||
         (rc = bind(x, &blk->fc_w, K("%smlp.c_fc.weight", p), M, C)) ||
         (rc = bind(x, &blk->fc_b, K("%smlp.c_fc.bias", p), M)) ||
         (rc = bind(x, &blk->proj_w, K("%smlp.c_proj.weight", p), C, M)) ||

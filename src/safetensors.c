@@ -76,7 +76,8 @@ static int parse_entry(StTensor *t, const cJSON *e, const char *file, size_t dat
 
     int ndim = cJSON_GetArraySize(sh);
     if (ndim > ST_MAX_DIMS)
-        return cn_fail(CN_E_MODEL, "%s: tensor '%s': %d dimensions (at most %d supported)", file, nm, ndim, ST_MAX_DIMS);
+        return cn_fail(CN_E_MODEL, "%s: tensor '%s': %d dimensions (at most %d supported)", file, nm, ndim,
+                       ST_MAX_DIMS);
     t->ndim = ndim;
     uint64_t numel = 1;
     int d = 0;

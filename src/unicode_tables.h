@@ -77,6 +77,8 @@ typedef struct {
 
 #define FTFY_N_CHARMAPS 9
 
+extern const uint16_t uni_prop_latin1[];
+extern const int uni_prop_latin1_count;
 extern const UniRange uni_prop_ranges[];
 extern const int uni_prop_ranges_count;
 extern const UniPair uni_lower_map[];

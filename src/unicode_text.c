@@ -162,8 +162,7 @@ static const UniPair *pair_lookup(const UniPair *p, int count, uint32_t key) {
 }
 
 uint32_t uni_props(uint32_t c) {
-    // ASCII fast path: cached on first use would need shared state; the binary search is cheap enough
-    // (~12 steps) and keeps this function trivially thread-safe.
+    if (c < 256) return uni_prop_latin1[c]; // captions are mostly ASCII: skip the ~12-step search
     return range_lookup(uni_prop_ranges, uni_prop_ranges_count, c);
 }
 

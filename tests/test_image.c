@@ -119,7 +119,8 @@ static void test_decoded_pixels(void) {
         {"rgb.png", 0, 0},      {"rgba.png", 0, 0},       {"la.png", 0, 0},         {"gray.png", 0, 0},
         {"pal8_trns.png", 0, 0}, {"pal4.png", 0, 0},      {"gray4.png", 0, 0},      {"gray1.png", 0, 0},
         {"rgb16.png", 0, 0},    {"rgba16.png", 0, 0},     {"interlaced.png", 0, 0}, {"no_iend.png", 0, 0},
-        {"tall.png", 0, 0},     {"tiny.png", 0, 0},       {"gray.jpg", 4, 0.25},    {"cmyk.jpg", 4, 0.25},
+        {"tall.png", 0, 0},     {"tiny.png", 0, 0},       {"down.png", 0, 0},       {"gray.jpg", 4, 0.25},
+        {"cmyk.jpg", 4, 0.25},
         {"progressive420.jpg", 4, 0.25}, {"rgb444.jpg", 4, 0.25},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -154,8 +155,9 @@ static void test_decoded_pixels(void) {
 // ---- 3. preprocessing against open_clip's preprocess (PNG: decoding is exact) ------------------
 static void test_preprocess_vs_open_clip(void) {
     // rgb.png 61x47 -> 41x32, crop x offset round(4.5) = 4 (half to even); tall.png 23x71 -> 32x98,
-    // y offset 33; tiny.png 5x3 -> 53x32 (upsampling), x offset round(10.5) = 10; rgba.png: alpha dropped.
-    static const char *files[] = {"rgb.png", "tall.png", "tiny.png", "rgba.png"};
+    // y offset 33; tiny.png 5x3 -> 53x32 (upsampling), x offset round(10.5) = 10; rgba.png: alpha dropped;
+    // down.png 150x110 -> 43x32 (x3.4 downscale: wide kernels with negative lobes).
+    static const char *files[] = {"rgb.png", "tall.png", "tiny.png", "rgba.png", "down.png"};
     const int R = 32, n = 3 * R * R;
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         char ref[256];
@@ -217,7 +219,24 @@ static void test_geometry(void) {
     uint8_t img[16 * 16 * 3], out[16 * 16 * 3];
     for (int i = 0; i < 16 * 16 * 3; i++) img[i] = (uint8_t)(i * 37 + 11);
     CHECK(image_resize_crop_rgb8(img, 16, 16, 16, out) == CN_OK && !memcmp(img, out, sizeof img), "16x16 at R=16 changed pixels");
-    // Width already R: only the vertical pass runs; the window is the centre rows resampled.
+    // Shorter side already R and int(R * long / short) == long: no resampling, only CenterCrop,
+    // whose offset is round((long - R) / 2) half to even: 19 -> round(1.5) = 2, 20 -> 2, 21 -> round(2.5) = 2, 23 -> round(3.5) = 4.
+    static const int longs[] = {19, 20, 21, 23}, tops[] = {2, 2, 2, 4};
+    for (int i = 0; i < 4; i++) {
+        uint8_t tall[16 * 23 * 3], win[16 * 16 * 3];
+        for (int k = 0; k < 16 * longs[i] * 3; k++) tall[k] = (uint8_t)(k * 13 + 5);
+        int rc = image_resize_crop_rgb8(tall, 16, longs[i], 16, win);
+        CHECK(rc == CN_OK && !memcmp(win, tall + (size_t)tops[i] * 16 * 3, sizeof win), "16x%d at R=16: crop is not rows %d..%d",
+              longs[i], tops[i], tops[i] + 15);
+        uint8_t wide[23 * 16 * 3], wwin[16 * 16 * 3];
+        for (int y = 0; y < 16; y++)
+            for (int x = 0; x < longs[i]; x++) memcpy(wide + ((size_t)y * longs[i] + x) * 3, tall + ((size_t)x * 16 + y) * 3, 3);
+        rc = image_resize_crop_rgb8(wide, longs[i], 16, 16, wwin);
+        int same = rc == CN_OK;
+        for (int y = 0; y < 16 && same; y++)
+            for (int x = 0; x < 16; x++) same &= !memcmp(wwin + ((size_t)y * 16 + x) * 3, wide + ((size_t)y * longs[i] + x + tops[i]) * 3, 3);
+        CHECK(same, "%dx16 at R=16: crop is not columns %d..%d", longs[i], tops[i], tops[i] + 15);
+    }
     float t[3 * 4 * 4];
     CHECK(image_preprocess(img, 16, 16, 0, CLIP_MEAN, CLIP_STD, t) == CN_E_CONFIG, "R=0 accepted");
     CHECK(image_preprocess(img, 0, 16, 4, CLIP_MEAN, CLIP_STD, t) != CN_OK, "width 0 accepted");

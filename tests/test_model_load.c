@@ -65,12 +65,14 @@ static void check_config(const char *dir, const ClipModel *m) {
     struct {
         const char *key;
         long have;
-    } f[] = {{"image_size", c->image_size},       {"embed_dim", c->embed_dim},         {"patch_size", c->patch_size},
-             {"vision_width", c->vision_width},   {"vision_layers", c->vision_layers}, {"vision_heads", c->vision_heads},
-             {"vision_mlp", c->vision_mlp},       {"vocab_size", c->vocab_size},       {"context_length", c->context_length},
-             {"text_width", c->text_width},       {"text_heads", c->text_heads},       {"text_layers", c->text_layers},
-             {"text_mlp", c->text_mlp},           {"quick_gelu", c->quick_gelu},       {"n_params", (long)m->n_params},
-             {"n_tensors", m->n_tensors}};
+    } f[] = {{"image_size", c->image_size},         {"embed_dim", c->embed_dim},
+             {"patch_size", c->patch_size},         {"vision_width", c->vision_width},
+             {"vision_layers", c->vision_layers},   {"vision_heads", c->vision_heads},
+             {"vision_mlp", c->vision_mlp},         {"vocab_size", c->vocab_size},
+             {"context_length", c->context_length}, {"text_width", c->text_width},
+             {"text_heads", c->text_heads},         {"text_layers", c->text_layers},
+             {"text_mlp", c->text_mlp},             {"quick_gelu", c->quick_gelu},
+             {"n_params", (long)m->n_params},       {"n_tensors", m->n_tensors}};
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
         long want = meta_long(&st, f[i].key);
         CHECK(want == f[i].have, "%s: %s = %ld, the fixture says %ld", dir, f[i].key, f[i].have, want);
@@ -339,7 +341,8 @@ static void expect_broken(const char *fixture, const char *name, EditFn edit, co
 static cJSON *entry(Ckpt *c, const char *name) { return cJSON_GetObjectItemCaseSensitive(c->root, name); }
 
 static void edit_swap_shape(Ckpt *c) {
-    cJSON *shape = cJSON_GetObjectItemCaseSensitive(entry(c, "visual.transformer.resblocks.1.mlp.c_proj.weight"), "shape");
+    cJSON *e = entry(c, "visual.transformer.resblocks.1.mlp.c_proj.weight");
+    cJSON *shape = cJSON_GetObjectItemCaseSensitive(e, "shape");
     double a = cJSON_GetArrayItem(shape, 0)->valuedouble, b = cJSON_GetArrayItem(shape, 1)->valuedouble;
     cJSON_SetNumberValue(cJSON_GetArrayItem(shape, 0), b);
     cJSON_SetNumberValue(cJSON_GetArrayItem(shape, 1), a);

@@ -147,6 +147,12 @@ static void test_activations(void) {
     memcpy(x, get(&fx, "inp"), (size_t)n * sizeof(float));
     quick_gelu_forward(x, n);
     check("quick_gelu", x, get(&fx, "quick_gelu"), n, TOL);
+    // A NaN must stay NaN (never turned into a plausible number by the clamps of the fast exp).
+    float nan_in[2] = {NAN, -NAN};
+    quick_gelu_forward(nan_in, 2);
+    int nan_ok = isnan(nan_in[0]) && isnan(nan_in[1]);
+    printf("%-28s %s\n", "quick_gelu(NaN) is NaN", nan_ok ? "ok" : "FAIL");
+    if (!nan_ok) g_failures++;
     // relu and residual have no golden file: their exact answers are computed here.
     const float *in = get(&fx, "inp");
     float *ref = mallocCheck((size_t)n * sizeof(float));
@@ -186,6 +192,18 @@ static void test_attention(void) {
     printf("%-28s max|rowsum-1|=%.2e  masked mass=%.1e  %s\n", "attention probs", worst_row, masked,
            (worst_row < 1e-5 && masked == 0.0) ? "ok" : "FAIL");
     if (!(worst_row < 1e-5 && masked == 0.0)) g_failures++;
+    // One query row per sequence from the packed qkv == that row of the full attention.
+    int rows[2] = {T - 1, 3};
+    float *pooled = mallocCheck((size_t)2 * C * sizeof(float)), *ref_rows = mallocCheck((size_t)2 * C * sizeof(float));
+    for (int causal = 0; causal < 2 && B == 2; causal++) {
+        const float *gold = get(&fx, causal ? "out_causal" : "out");
+        for (int b = 0; b < 2; b++)
+            memcpy(ref_rows + (size_t)b * C, gold + ((size_t)b * T + rows[b]) * C, (size_t)C * sizeof(float));
+        attention_pooled_forward(pooled, get(&fx, "qkv"), rows, 2, T, C, NH, causal);
+        check(causal ? "attention_pooled (causal)" : "attention_pooled", pooled, ref_rows, 2L * C, TOL);
+    }
+    free(ref_rows);
+    free(pooled);
     // Thread count must not change the result (each (b, h) is computed by one thread).
     float *one = mallocCheck((size_t)B * T * C * sizeof(float));
     int nt = ops_threads();

@@ -26,6 +26,7 @@ def main(argv=None):
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--perplexity", type=float, default=30.0)
+    p.add_argument("--iterations", type=int, default=500, help="optimisation iterations after early exaggeration")
 
     p = sub.add_parser("prompts", help="Figures 3/4: every variant's similarity for one image's captions")
     p.add_argument("file")
@@ -44,6 +45,7 @@ def main(argv=None):
     p.add_argument("--image-id", type=int)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-tsne", action="store_true", help="skip the t-SNE (the slow part)")
+    p.add_argument("--tsne-iterations", type=int, default=500)
 
     a = ap.parse_args(argv)
     try:
@@ -60,7 +62,8 @@ def main(argv=None):
         elif a.cmd == "tsne":
             from . import tsne
 
-            _, counts = tsne.plot(Run(a.file), a.output, seed=a.seed, perplexity=a.perplexity)
+            _, counts = tsne.plot(Run(a.file), a.output, seed=a.seed, perplexity=a.perplexity,
+                                  n_iter=a.iterations)
             from .style import KIND_LABELS
 
             print(f"wrote {a.output}: " + ", ".join(f"{n} {KIND_LABELS[k]}" for k, n in sorted(counts.items())),
@@ -80,7 +83,8 @@ def main(argv=None):
         elif a.cmd == "report":
             from . import report
 
-            report.write(_runs(a.files), a.output, image_id=a.image_id, seed=a.seed, with_tsne=not a.no_tsne)
+            report.write(_runs(a.files), a.output, image_id=a.image_id, seed=a.seed, with_tsne=not a.no_tsne,
+                         tsne_iterations=a.tsne_iterations)
             print(f"wrote {a.output}", file=sys.stderr)
     except (RunError, ValueError, OSError) as e:
         print(f"clipneg-analysis: error: {e}", file=sys.stderr)

@@ -71,7 +71,7 @@ def plot(run, image_id, out=None, caption=None, images_dir=None, wrap=70):
             axi.imshow(im.convert("RGB"))
         axi.set_axis_off()
         axi.set_title(os.path.basename(path), fontsize=8)
-    ax = fig.add_axes([0.52, bottom, 0.45, axh])
+    ax = fig.add_axes([0.52, bottom, 0.45, axh] if path else [0.4, bottom, 0.57, axh])
     y, labels, ys, gap = 0.0, [], [], 0.6
     last_c = None
     for it in items:

@@ -35,7 +35,7 @@ def _img(png, alt):
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
 
-def build(runs, image_id=None, seed=0, with_tsne=True):
+def build(runs, image_id=None, seed=0, with_tsne=True, tsne_iterations=500):
     """The HTML text for a list of Run objects."""
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8"><title>clipneg report</title>',
              f"<style>{CSS}</style></head><body>", "<h1>clipneg report</h1>",
@@ -77,7 +77,7 @@ def build(runs, image_id=None, seed=0, with_tsne=True):
         elif not with_tsne:
             parts.append('<p class="note">t-SNE skipped (--no-tsne).</p>')
         else:
-            parts.append(_img(tsne.plot(r, seed=seed)[0], "t-SNE"))
+            parts.append(_img(tsne.plot(r, seed=seed, n_iter=tsne_iterations)[0], "t-SNE"))
         parts.append("<h3>Every variant of one image's captions</h3>")
         try:
             iid = image_id if image_id is not None and (r.image_id == image_id).any() else r.default_image_id()
@@ -88,8 +88,8 @@ def build(runs, image_id=None, seed=0, with_tsne=True):
     return "\n".join(parts)
 
 
-def write(runs, out, image_id=None, seed=0, with_tsne=True):
-    text = build(runs, image_id, seed, with_tsne)
+def write(runs, out, image_id=None, seed=0, with_tsne=True, tsne_iterations=500):
+    text = build(runs, image_id, seed, with_tsne, tsne_iterations)
     with open(out, "w", encoding="utf-8") as f:
         f.write(text)
     return out

@@ -6,7 +6,7 @@ from .run import RunError
 from .style import KIND_COLORS, KIND_LABELS, plt, save, title
 
 
-def embed(run, seed=0, perplexity=30.0, n_jobs=1):
+def embed(run, seed=0, perplexity=30.0, n_jobs=1, n_iter=500):
     """2-D openTSNE embedding of /tsne/X (deterministic for a seed). Returns (Y [N, 2], kind [N])."""
     if run.tsne is None:
         raise RunError(f"{run.path}: no /tsne: run `clipneg export-tsne {run.path}` first")
@@ -20,14 +20,14 @@ def embed(run, seed=0, perplexity=30.0, n_jobs=1):
     # Barnes-Hut is the faster gradient below ~10k points; FFT interpolation scales better above.
     method = "bh" if len(X) < 10000 else "fft"
     Y = TSNE(n_components=2, perplexity=perplexity, random_state=seed, n_jobs=n_jobs, negative_gradient_method=method,
-             verbose=False).fit(X)
+             n_iter=n_iter, early_exaggeration_iter=min(250, max(n_iter // 2, 1)), verbose=False).fit(X)
     return np.asarray(Y), kind
 
 
-def plot(run, out=None, seed=0, perplexity=30.0, Y=None):
+def plot(run, out=None, seed=0, perplexity=30.0, Y=None, n_iter=500):
     """Draw the figure (to `out`, or return PNG bytes). Returns (result, counts per kind)."""
     if Y is None:
-        Y, kind = embed(run, seed, perplexity)
+        Y, kind = embed(run, seed, perplexity, n_iter=n_iter)
     else:
         kind = np.asarray(run.tsne["kind"], dtype=int)
     fig, ax = plt.subplots(figsize=(7.5, 7))

@@ -52,6 +52,12 @@ void im2patch_forward(float *out, const float *img, int B, int C, int R, int P);
 void attention_query_forward(float *out, const float *q, const float *k, const float *v, int B, int T, int C,
                              int NH);
 
+// Attention for ONE query row per sequence, read from the packed qkv [B, T, 3C] (layout as in
+// attention_forward): out[b] = attention output of query row[b] of sequence b, out [B, C].
+// With causal != 0 that query sees keys 0..row[b]. Used for the last transformer block, where
+// only the pooled token (class token / EOT) reaches the output.
+void attention_pooled_forward(float *out, const float *qkv, const int *row, int B, int T, int C, int NH, int causal);
+
 // open_clip's AttentionPool2d: tokens = [mean over HW; the HW positions] + pos_emb, multi-head
 // attention with only the mean token as query, then c_proj.
 // inp [B, C, HW] (NCHW flattened), pos_emb [HW+1, C], q/k/v weights [C, C] + biases [C],

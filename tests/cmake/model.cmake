@@ -15,3 +15,18 @@ add_test(NAME model_load_fullsize
          WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 set_tests_properties(model_load_fullsize PROPERTIES LABELS "fullsize" TIMEOUT 1800
                      ENVIRONMENT "${CLIPNEG_TEST_ENV}")
+
+# `clipneg inspect-model`: prints the inferred architecture (stdout) and exits 4 on a refused checkpoint.
+add_test(NAME inspect_model
+         COMMAND bash -c "set -e; out=$('$<TARGET_FILE:clipneg>' inspect-model tests/fixtures/models/rn-tiny-openclip)
+                          echo \"$out\"
+                          grep -qx 'resnet_layers: 1,1,1,1' <<< \"$out\"
+                          grep -qx 'vision_heads: 8' <<< \"$out\"
+                          grep -qx 'tensors: 134' <<< \"$out\"
+                          out=$('$<TARGET_FILE:clipneg>' inspect-model tests/fixtures/models/vit-tiny-hf --quick-gelu 1)
+                          grep -qx 'layout: hf' <<< \"$out\"
+                          grep -qx 'quick_gelu: 1' <<< \"$out\"
+                          rc=0; '$<TARGET_FILE:clipneg>' inspect-model tests/fixtures/models/vit-tiny-hf/expected.safetensors || rc=$?
+                          test $rc -eq 4"
+         WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(inspect_model PROPERTIES LABELS "unit" TIMEOUT 60 ENVIRONMENT "${CLIPNEG_TEST_ENV}")

@@ -24,13 +24,14 @@ BPE = os.path.join(SHARED, "data", "clip-bpe", "bpe_simple_vocab_16e6.txt.gz")
 TINY_MODEL = os.path.join(REPO, "tests", "fixtures", "models", "vit-tiny-openclip")
 
 # The demo job, made small and cut into many shards so that every rank count has several rounds,
-# partial shards and ranks without a shard in the last round: 24 images (120 captions, 840 texts)
-# -> 14 text shards, 5 image shards, batches smaller than shards, 9 similarity tiles.
+# partial shards and ranks without a shard in the last round: 12 images (60 captions, 420 texts)
+# -> 14 text shards of 32 (the last has 4 rows), 4 image shards of 3, batches smaller than shards
+# with a short last batch (7 texts, 2 images), 7 similarity tiles of 64 texts (the last has 36).
 # run.threads = 1: OpenBLAS's sgemm rounds differently for different thread counts (its threads
 # split the matrix into different edge tiles), so bitwise equality across rank counts is a promise
 # for the same number of threads per rank (docs/eval.md); the auto default gives cores / ranks.
-SMALL = ["--set", "dataset.max_images=24", "--set", "run.text_shard=64", "--set", "run.image_shard=5",
-         "--set", "run.image_batch=2", "--set", "run.text_batch=16", "--set", "run.tile_texts=100",
+SMALL = ["--set", "dataset.max_images=12", "--set", "run.text_shard=32", "--set", "run.image_shard=3",
+         "--set", "run.image_batch=2", "--set", "run.text_batch=7", "--set", "run.tile_texts=64",
          "--set", "run.threads=1"]
 
 # Root attributes that describe the run rather than the results.

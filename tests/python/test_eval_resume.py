@@ -30,10 +30,11 @@ def flags(path):
                int(f.attrs["complete"])
 
 
-# With 2 ranks: 14 text shards = 7 rounds, 5 image shards = 3 rounds, 3 similarity rounds.
-# Kill after 3 rounds (texts), 8 (images), 11 (similarity); resume on 3, 1 and 4 ranks.
+# With 2 ranks: 14 text shards = 7 rounds, 4 image shards = 2 rounds, 2 similarity rounds.
+# Kill after 3 rounds (in text round 4), 8 (in image round 2), 10 (in similarity round 2);
+# resume on 3, 1 and 4 ranks.
 @pytest.mark.parametrize("kill_after,resume_np,phase,flags_set", [
-    (3, 3, "text_shards", 6), (8, 1, "image_shards", 2), (11, 4, "sim_shards", 2)])
+    (3, 3, "text_shards", 6), (8, 1, "image_shards", 2), (10, 4, "sim_shards", 2)])
 def test_sigkill_then_resume(reference, tmp_path, kill_after, resume_np, phase, flags_set):
     env = env_for(tmp_path)
     path = str(tmp_path / "demo.h5")
@@ -63,8 +64,8 @@ def test_changed_job_or_model_refuses(reference, tmp_path):
     assert p.returncode == E_RESUME, p.stderr[-2000:]
     assert "refusing to resume" in p.stderr and "job_sha256 differs" in p.stderr and "--fresh" in p.stderr
 
-    p = run_eval(1, DEMO, SMALL + ["--set", "run.text_shard=32"], env_for(tmp_path))
-    assert p.returncode == E_RESUME and "run.text_shard differs (file 64, this run 32)" in p.stderr, p.stderr[-2000:]
+    p = run_eval(1, DEMO, SMALL + ["--set", "run.text_shard=16"], env_for(tmp_path))
+    assert p.returncode == E_RESUME and "run.text_shard differs (file 32, this run 16)" in p.stderr, p.stderr[-2000:]
 
     # same weights, other files (the HF layout of the same tiny model): another model_sha256
     hf = os.path.join(REPO, "tests", "fixtures", "models", "vit-tiny-hf")

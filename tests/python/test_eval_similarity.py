@@ -108,3 +108,16 @@ def test_paired_matches_open_clip(outputs):
     # 3e-5 over 196 pairs of this tiny random model; the bound 1e-3 (10x) still fails on any real
     # error (a wrong row, variant or normalisation moves cosines by 1e-2 to 1e-1).
     assert err.max() < 1e-3
+
+
+def test_without_stored_embeddings(outputs, tmp_path):
+    """output.embeddings = false: the embeddings live in a scratch file during the run (the similarity
+    phase reads them back) which is removed at the end; the similarities are the same bits."""
+    p = run_eval(2, DEMO, SMALL + ["--set", "output.embeddings=false"], env_for(tmp_path))
+    assert p.returncode == 0, p.stderr[-3000:]
+    path = tmp_path / "demo.h5"
+    assert sorted(os.listdir(tmp_path)) == ["demo.h5"], os.listdir(tmp_path)  # no scratch, no temporary left
+    with h5py.File(path, "r") as f, h5py.File(outputs["float16"], "r") as g:
+        assert "embeddings" not in f and f["progress"].attrs["embeddings_in_file"] == 0
+        for name in ("similarity/paired", "similarity/full", "texts/status", "images/status"):
+            assert f[name][()].tobytes() == g[name][()].tobytes(), name

@@ -145,11 +145,13 @@ def files(tmp_path_factory):
     p = str(d / "syn_noemb.h5")
     make_synthetic_h5.make(p, n_img=12, dim=16, seed=2, full="none", embeddings=False)
     out["noemb"] = p
-    demo = os.environ.get("CLIPNEG_DEMO_H5")
-    if demo and os.path.exists(demo):
+    demo, why = make_synthetic_h5.real_demo_file()
+    if demo:
         p = str(d / "demo.h5")
         shutil.copy(demo, p)
         out["demo"] = p
+    else:
+        out["demo_reason"] = why
     return out
 
 
@@ -226,7 +228,7 @@ def check_against_numpy(path, stats, bootstrap=1000, seed=0):
 @pytest.mark.parametrize("kind", ["f16", "f32", "none", "noemb", "demo"])
 def test_matches_numpy(files, kind):
     if kind not in files:
-        pytest.skip("no real demo output (set CLIPNEG_DEMO_H5 to the file `clipneg eval jobs/demo.ini` wrote)")
+        pytest.skip(f"no real demo output: {files['demo_reason']}")
     path = files[kind]
     p = run([path, "--bootstrap", 1000, "--seed", 0])
     stats = read_stats(path)

@@ -73,9 +73,11 @@ def syn(tmp_path_factory):
     p = str(d / "syn.h5")
     make_synthetic_h5.make(p, n_img=60, dim=48, seed=3, full="none")
     out = {"syn": p}
-    demo = os.environ.get("CLIPNEG_DEMO_H5")
-    if demo and os.path.exists(demo):
+    demo, why = make_synthetic_h5.real_demo_file()
+    if demo:
         out["demo"] = demo
+    else:
+        out["demo_reason"] = why
     return out
 
 
@@ -106,7 +108,7 @@ def check_pca(t, K):
 @pytest.mark.parametrize("which", ["syn", "demo"])
 def test_pca_matches_sklearn(syn, tmp_path, which):
     if which not in syn:
-        pytest.skip("no real demo output (set CLIPNEG_DEMO_H5 to the file `clipneg eval jobs/demo.ini` wrote)")
+        pytest.skip(f"no real demo output: {syn['demo_reason']}")
     path = str(tmp_path / "a.h5")
     shutil.copy(syn[which], path)
     run([path, "--max-points", 400, "--pca", 12, "--seed", 5])

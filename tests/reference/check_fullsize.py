@@ -9,7 +9,17 @@ max |diff| <= 1e-4 and cosine >= 0.99999 (and trimmed text run == 77-token run w
 
     .venv/bin/python tests/reference/check_fullsize.py [--models ViT-B-32,RN50x16] [--all] [--keep DIR]
 
-Default models: ViT-B-32 and RN50x16 (required); --all adds ViT-B-16, ViT-L-14, ViT-L-14-336.
+Default models: ViT-B-32, RN50x16 and RN50x16-bncal (required); --all adds ViT-B-16, ViT-L-14,
+ViT-L-14-336.
+
+RN50x16-bncal: a randomly initialised ModifiedResNet shrinks its signal at every conv (BatchNorm
+with random statistics does not renormalise it), so its trunk output is far smaller than the
+attention pool's positional embedding and every image gets nearly the same embedding (cosine
+between two COCO images: 1.0000000); comparing such embeddings barely tests the trunk. This
+variant recalibrates every BatchNorm's running statistics on the two test images (train-mode
+forward with cumulative averaging, as one would after pruning a trained net), so activations keep
+unit scale through all 40 bottlenecks and the embeddings depend on the image again. Built here
+with make_fixtures.py's own helpers (same save / reload / expected path as --full).
 Registered in ctest as `encoders_fullsize` (label `fullsize`, not part of the default suite; run with
 CLIPNEG_FULLSIZE=1 scripts/test.sh or ctest -L fullsize). Exit 77 (skip) when torch/open_clip are
 not importable. Needs ~2 GB of disk and ~6 GB of memory per ViT-L model.
@@ -25,7 +35,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-REQUIRED = ["ViT-B-32", "RN50x16"]
+REQUIRED = ["ViT-B-32", "RN50x16", "RN50x16-bncal"]
 EXTRA = ["ViT-B-16", "ViT-L-14", "ViT-L-14-336"]
 
 
@@ -42,13 +52,45 @@ def find_binary(arg):
              "build the project or pass --bin")
 
 
+def make_bncal(out_dir):
+    """RN50x16 as make_fixtures.py --full builds it, with BatchNorm statistics calibrated (see above)."""
+    import torch
+    sys.path.insert(0, HERE)
+    import make_fixtures as mf
+    import open_clip
+    cfg = dict(open_clip.get_model_config("RN50x16"))
+    cfg["quick_gelu"] = True
+    model = mf.build(cfg, seed=4321)
+    mf.IMAGES = mf.IMAGES[:2]
+    pixels = mf.preprocess_images(cfg["vision_cfg"]["image_size"])
+    bns = [m for m in model.visual.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None  # cumulative average over the calibration batches
+    model.visual.train()
+    with torch.no_grad():
+        model.visual(pixels)
+    model.eval()
+    mf.save_openclip(model, cfg, out_dir, {}, torch.float32)
+    model = mf.reload_openclip(cfg, out_dir)
+    texts = mf.captions()[:2] + mf.captions()[6:8]
+    ref = mf.write_expected(model, cfg, out_dir, texts, {"fixture": "RN50x16-bncal", "layout": "open_clip",
+                                                          "name": "RN50x16"})
+    e = torch.nn.functional.normalize(ref["image_embeds"], dim=-1)
+    print(f"RN50x16-bncal: cosine between the two images' embeddings = {float(e[0] @ e[1]):.6f}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default=",".join(REQUIRED), help="comma-separated make_fixtures.py --full names")
     ap.add_argument("--all", action="store_true", help="also ViT-B-16, ViT-L-14, ViT-L-14-336")
     ap.add_argument("--bin", help="path to the test_encoders binary")
     ap.add_argument("--keep", metavar="DIR", help="keep the generated models under DIR (default: temporary)")
+    ap.add_argument("--make-bncal", metavar="DIR", help=argparse.SUPPRESS)  # internal: build RN50x16-bncal
     args = ap.parse_args()
+    if args.make_bncal:
+        make_bncal(args.make_bncal)
+        return
     try:
         import open_clip  # noqa: F401
         import torch  # noqa: F401
@@ -66,9 +108,16 @@ def main():
         for name in models:
             out = os.path.join(root, name)
             t0 = time.time()
-            r = subprocess.run([sys.executable, os.path.join(HERE, "make_fixtures.py"), "--full", name, "--out", out],
-                               capture_output=True, text=True)
+            if name == "RN50x16-bncal":
+                r = subprocess.run([sys.executable, os.path.abspath(__file__), "--make-bncal", out],
+                                   capture_output=True, text=True)
+            else:
+                r = subprocess.run([sys.executable, os.path.join(HERE, "make_fixtures.py"), "--full", name, "--out",
+                                    out], capture_output=True, text=True)
             t_ref = time.time() - t0
+            for line in r.stdout.splitlines():
+                if "cosine between" in line:
+                    print(line)
             if r.returncode != 0:
                 print(r.stdout + r.stderr)
                 failed.append(name)

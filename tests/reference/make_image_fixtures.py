@@ -176,7 +176,10 @@ def main():
 
     # ---- valid JPEGs: decode within the stb-vs-libjpeg tolerance ----
     write("gray.jpg", pil_bytes(Image.fromarray(gray), "JPEG", quality=90), "ok", "grayscale JPEG")
-    cmyk = Image.fromarray(rgb).convert("CMYK")
+    # PIL's RGB->CMYK gives K = 0, which would leave the K multiplication untested: use real ink.
+    ink = 255 - rgb.astype(np.int32)
+    k = np.clip(ink.min(axis=2) - 20 + np.random.RandomState(5).randint(0, 40, (H, W)), 0, 255)
+    cmyk = Image.fromarray(np.dstack([np.clip(ink - k[..., None], 0, 255), k]).astype(np.uint8), "CMYK")
     cmyk_jpg = pil_bytes(cmyk, "JPEG", quality=95)
     write("cmyk.jpg", cmyk_jpg, "ok", "Adobe CMYK JPEG (inverted), PIL cmyk->rgb")
     write("progressive420.jpg", pil_bytes(Image.fromarray(rgb), "JPEG", quality=85, progressive=True, subsampling=2),
@@ -229,7 +232,9 @@ def main():
     tiny = synthetic_rgb(5, 3, 4)
     write("tall.png", pil_bytes(Image.fromarray(tall), "PNG"), "ok", "23x71: vertical crop offset 33")
     write("tiny.png", pil_bytes(Image.fromarray(tiny), "PNG"), "ok", "5x3: upsampling, crop offset round(10.5)=10")
-    for name in ["rgb.png", "tall.png", "tiny.png", "rgba.png"]:
+    write("down.png", pil_bytes(Image.fromarray(synthetic_rgb(150, 110, 6)), "PNG"), "ok",
+          "150x110 -> 43x32: downscale x3.4, long negative filter lobes")
+    for name in ["rgb.png", "tall.png", "tiny.png", "rgba.png", "down.png"]:
         t = preprocess_ref(os.path.join(out, name), 32)
         t.tofile(os.path.join(out, f"{name}.r32.f32"))
 

@@ -73,8 +73,10 @@ def main():
         out_bias=F.linear(f64(x), f64(w), f64(bias)), out_nobias=F.linear(f64(x), f64(w)),
         out_nn=f64(x) @ f64(w_nn))))
 
-    # activations over a wide range, including the saturated tails
-    x = torch.cat([torch.linspace(-12, 12, 2001), randn(g, 999, scale=3.0)]).to(torch.float32)
+    # activations over a wide range, including the saturated tails and values far past the point
+    # where exp() over/underflows in float32 (|1.702 x| > 88)
+    extremes = torch.tensor([-1e4, -300.0, -60.0, -52.0, 52.0, 60.0, 300.0, 1e4])
+    x = torch.cat([torch.linspace(-12, 12, 2001), randn(g, 999, scale=3.0), extremes]).to(torch.float32)
     xd = f64(x)
     written.append(write_case(args.out, "activations", dict(
         inp=x, gelu=F.gelu(xd), quick_gelu=xd * torch.sigmoid(1.702 * xd))))

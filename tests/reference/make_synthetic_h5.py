@@ -14,10 +14,17 @@ Nothing here comes from clipneg itself.
 
 usage: make_synthetic_h5.py OUT.h5 [--images N] [--dim D] [--seed S] [--full f16|f32|none]
                                   [--no-embeddings] [--random-weights 0|1]
+
+real_demo_file() gives the tests the other input they run on: the output of the real pipeline,
+`clipneg eval jobs/demo.ini` (the committed tiny random-weights model on the shared coco-mini set),
+made once per build folder and reused.
 """
 import argparse
 import datetime
+import fcntl
 import hashlib
+import os
+import subprocess
 
 import h5py
 import numpy as np
@@ -150,6 +157,49 @@ def make(path, n_img=40, dim=64, seed=0, full="f16", embeddings=True, random_wei
         g["image_shards"] = np.ones((n_img + 63) // 64, dtype=np.uint8)
         g["sim_shards"] = np.ones((n_img + 63) // 64, dtype=np.uint8)
         f.attrs["complete"] = 1                        # written last, as the evaluator does
+
+
+def real_demo_file():
+    """(path, None) of a real `clipneg eval jobs/demo.ini` output, or (None, reason) when none can be made.
+
+    $CLIPNEG_DEMO_H5 names an existing file; otherwise the file is made with $CLIPNEG_BIN into
+    $CLIPNEG_BUILD_DIR/test-data/demo-eval.h5 (under a lock, so parallel tests make it once) and remade
+    when the binary is newer. Callers must copy it before writing into it."""
+    given = os.environ.get("CLIPNEG_DEMO_H5")
+    if given:
+        return (given, None) if os.path.exists(given) else (None, f"CLIPNEG_DEMO_H5={given} does not exist")
+    binary, build = os.environ.get("CLIPNEG_BIN"), os.environ.get("CLIPNEG_BUILD_DIR")
+    src, shared = os.environ.get("CLIPNEG_SOURCE_DIR"), os.environ.get("CLIPNEG_SHARED")
+    if not (binary and build and src and shared) or not os.path.exists(binary):
+        return None, "CLIPNEG_BIN/BUILD_DIR/SOURCE_DIR/SHARED not set (run through ctest)"
+    job = os.path.join(src, "jobs", "demo.ini")
+    data = os.path.join(shared, "data", "coco-mini")
+    bpe = os.path.join(src, "models", "bpe_simple_vocab_16e6.txt.gz")
+    if not os.path.exists(bpe):
+        bpe = os.path.join(shared, "data", "clip-bpe", "bpe_simple_vocab_16e6.txt.gz")
+    for need in (job, data, bpe):
+        if not os.path.exists(need):
+            return None, f"{need} is missing"
+    out_dir = os.path.join(build, "test-data")
+    os.makedirs(out_dir, exist_ok=True)
+    out = os.path.join(out_dir, "demo-eval.h5")
+    with open(out + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if os.path.exists(out) and os.path.getmtime(out) >= os.path.getmtime(binary):
+            return out, None
+        tmp = out + ".tmp"
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        env = dict(os.environ, CLIPNEG_DATA=data, CLIPNEG_BPE=bpe, CLIPNEG_OUT=out_dir, OMP_NUM_THREADS="2")
+        try:
+            p = subprocess.run([binary, "eval", job, "--output", tmp], env=env, capture_output=True, text=True,
+                               timeout=900)
+        except subprocess.TimeoutExpired:
+            return None, "clipneg eval jobs/demo.ini timed out"
+        if p.returncode != 0 or not os.path.exists(tmp):
+            return None, f"clipneg eval jobs/demo.ini failed ({p.returncode}): {p.stderr[-800:]}"
+        os.replace(tmp, out)
+        return out, None
 
 
 def main():

@@ -242,7 +242,8 @@ def main():
 
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     n_trunc = 0
-    with gzip.GzipFile(args.out, "wb", mtime=0) as gz:
+    # no file name and mtime 0 in the gzip header: the output is byte-for-byte reproducible
+    with open(args.out, "wb") as raw_file, gzip.GzipFile(filename="", mode="wb", fileobj=raw_file, mtime=0) as gz:
         for k, (name, b) in enumerate(inputs):
             text = b.decode("utf-8", errors="replace")
             raw = tok.encode(text)

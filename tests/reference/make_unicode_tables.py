@@ -284,6 +284,8 @@ def generate():
     out.append("// Layouts: src/unicode_tables.h.\n")
     out.append('#include "unicode_tables.h"\n\n')
 
+    out.append("// Property bits of U+0000..U+00FF (fast path; the same values as uni_prop_ranges).\n")
+    out.append(c_array("uni_prop_latin1", "uint16_t", [f"0x{props[c]:X}," for c in range(256)], 16))
     out.append("// Property ranges (UP_* bits), sorted, non-overlapping.\n")
     out.append(c_array("uni_prop_ranges", "UniRange",
                        [f"{{0x{lo:X}, 0x{hi:X}, 0x{v:X}}}," for lo, hi, v in prop_ranges], 4))
