@@ -184,13 +184,14 @@ int eval_images(Eval *e) {
         int local = is.n > 0 ? image_shard_compute(e, &pp, &is) : CN_OK;
         if ((rc = eval_agree(local))) break;
         H5Out *o = &e->out;
-        if ((rc = eval_agree(h5out_write_rows(o, DS_IMG_STATUS, is.i0, is.n, is.status)))) break;
-        if ((rc = eval_agree(h5out_write_rows(o, DS_EMB_IMAGE, is.i0, is.n, is.emb)))) break;
-        if ((rc = eval_agree(h5out_flush(o)))) break;
+        int w = h5out_write_rows(o, DS_IMG_STATUS, is.i0, is.n, is.status);
+        w = eval_keep_first(w, h5out_write_rows(o, DS_EMB_IMAGE, is.i0, is.n, is.emb));
+        w = eval_keep_first(w, h5out_flush(o));
+        if ((rc = eval_agree(w))) break;
+        // error messages (serial section: closes, so syncs, and reopens the file) before the flags
         if ((rc = eval_agree(write_round_errors(e, &is)))) break;
         eval_round_mid(e);
         if ((rc = eval_agree(h5out_mark_done(o, DS_PROG_IMAGE, s)))) break;
-        if ((rc = eval_agree(h5out_flush(o)))) break;
         for (int k = 0; k < e->nranks; k++) {
             int64_t sk = plan_shard(p, r, k);
             if (sk >= 0) e->image_done[sk] = 1;

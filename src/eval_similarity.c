@@ -131,15 +131,15 @@ int eval_similarity(Eval *e) {
         if (need_txt + 1 > ss.txt_cap) ss.txt = reallocCheck(ss.txt, (ss.txt_cap = need_txt + 1) * sizeof(float));
         if (need_pair + 1 > ss.paired_cap) ss.paired = reallocCheck(ss.paired, (ss.paired_cap = need_pair + 1) * sizeof(float));
         H5Out *o = &e->out;
-        if ((rc = eval_agree(h5out_read_rows(o, DS_EMB_IMAGE, ss.i0, ss.n_img, ss.img)))) break;
-        if ((rc = eval_agree(h5out_read_rows(o, DS_EMB_TEXT, ss.c0 * V, ss.n_cap * V, ss.txt)))) break;
+        int w = h5out_read_rows(o, DS_EMB_IMAGE, ss.i0, ss.n_img, ss.img);
+        w = eval_keep_first(w, h5out_read_rows(o, DS_EMB_TEXT, ss.c0 * V, ss.n_cap * V, ss.txt));
+        if ((rc = eval_agree(w))) break;
         paired_compute(e, &ss);
         if ((rc = eval_agree(h5out_write_rows(o, DS_SIM_PAIRED, ss.c0, ss.n_cap, ss.paired)))) break;
         if (e->shape.full_similarity && (rc = full_round(e, &ss))) break;
         if ((rc = eval_agree(h5out_flush(o)))) break;
         eval_round_mid(e);
         if ((rc = eval_agree(h5out_mark_done(o, DS_PROG_SIM, s)))) break;
-        if ((rc = eval_agree(h5out_flush(o)))) break;
         for (int k = 0; k < e->nranks; k++) {
             int64_t sk = plan_shard(p, r, k);
             if (sk >= 0) e->sim_done[sk] = 1;

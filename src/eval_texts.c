@@ -85,15 +85,17 @@ int eval_texts(Eval *e) {
         int local = ts.n > 0 ? text_shard_compute(e, &ts) : CN_OK;
         if ((rc = eval_agree(local))) break;
         H5Out *o = &e->out;
-        if ((rc = eval_agree(h5out_write_rows(o, DS_TXT_STATUS, ts.t0, ts.n, ts.status)))) break;
-        if ((rc = eval_agree(h5out_write_rows(o, DS_TXT_N_TOKENS, ts.t0, ts.n, ts.n_tokens)))) break;
-        if ((rc = eval_agree(h5out_write_rows(o, DS_TXT_TRUNCATED, ts.t0, ts.n, ts.truncated)))) break;
-        if ((rc = eval_agree(h5out_write_rows(o, DS_EMB_TEXT, ts.t0, ts.n, ts.emb)))) break;
-        // data reaches the file before the flags that say it is there
-        if ((rc = eval_agree(h5out_flush(o)))) break;
+        int w = h5out_write_rows(o, DS_TXT_STATUS, ts.t0, ts.n, ts.status);
+        w = eval_keep_first(w, h5out_write_rows(o, DS_TXT_N_TOKENS, ts.t0, ts.n, ts.n_tokens));
+        w = eval_keep_first(w, h5out_write_rows(o, DS_TXT_TRUNCATED, ts.t0, ts.n, ts.truncated));
+        w = eval_keep_first(w, h5out_write_rows(o, DS_EMB_TEXT, ts.t0, ts.n, ts.emb));
+        // the data reaches the file before the flags that say it is there
+        w = eval_keep_first(w, h5out_flush(o));
+        if ((rc = eval_agree(w))) break;
         eval_round_mid(e);
+        // no flush after the flags: the next round's flush (or the close) syncs them, and a flag
+        // lost in a node crash only means its shard is recomputed
         if ((rc = eval_agree(h5out_mark_done(o, DS_PROG_TEXT, s)))) break;
-        if ((rc = eval_agree(h5out_flush(o)))) break;
         for (int k = 0; k < e->nranks; k++) {
             int64_t sk = plan_shard(p, r, k);
             if (sk >= 0) e->text_done[sk] = 1;

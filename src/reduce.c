@@ -115,13 +115,14 @@ static int read_metadata(hid_t file, const ReduceOptions *o, ReduceResult *r) {
     int64_t complete = 0;
     found = rio_attr_int(file, "/", "complete", &complete);
     if (found < 0) return -found;
+    r->complete = complete == 1;
     if (complete != 1) {
         if (!o->allow_incomplete)
             return cn_fail(CN_E_DATA, "%s: the evaluation is not complete (attribute complete != 1): resume "
                                       "`clipneg eval`, or pass --allow-incomplete to reduce what is there",
                            o->path);
-        cn_log("warning: %s is incomplete: statistics cover only the finished shards (pending rows are NaN)",
-               o->path);
+        cn_log("warning: %s is incomplete: statistics cover only the finished shards (pending rows of "
+               "/similarity/paired are NaN); no retrieval metrics", o->path);
     }
     int64_t n;
     int rc = rio_read_strings(file, "/variants/name", &r->names, &n);

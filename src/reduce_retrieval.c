@@ -160,6 +160,10 @@ int reduce_retrieval(hid_t file, const ReduceOptions *o, ReduceResult *r) {
     for (int v = 0; v < V; v++) r->t2i_n[v] = 0, r->t2i_r1[v] = r->t2i_r5[v] = r->t2i_r10[v] = NAN;
     r->i2t_n = 0, r->i2t_r1 = r->i2t_r5 = r->i2t_r10 = NAN;
 
+    if (!r->complete) {  // rows of /similarity/full and /embeddings of unfinished shards are undefined
+        r->retrieval_source = strdupCheck("none");
+        return CN_OK;
+    }
     Source src;
     int rc = open_source(file, r, &src, TI);
     if (rc == CN_E_GENERIC) {

@@ -117,6 +117,39 @@ static int choose_variants(hid_t file, const TsneOptions *o, char **names, const
     return rc;
 }
 
+// In a file whose run has not finished, embedding rows of shards not flagged in /progress are
+// undefined (no fill value): mark them unusable (status -2) whatever their status says.
+static int mask_unfinished(hid_t file, const char *path, int8_t *img_status, int64_t n_img, int8_t *txt_status,
+                           int64_t n_text) {
+    int64_t complete = 0;
+    int found = rio_attr_int(file, "/", "complete", &complete);
+    if (found < 0) return -found;
+    if (complete == 1) return CN_OK;
+    const struct { const char *flags, *size_attr; int8_t *status; int64_t n; } parts[2] = {
+        {"/progress/image_shards", "image_shard", img_status, n_img},
+        {"/progress/text_shards", "text_shard", txt_status, n_text}};
+    for (int k = 0; k < 2; k++) {
+        int64_t shard = 0, nd_dims[2];
+        int nd, rc;
+        if (rio_attr_int(file, "/progress", parts[k].size_attr, &shard) != 1 || shard < 1)
+            return cn_fail(CN_E_DATA, "%s: incomplete file without /progress attribute %s", path, parts[k].size_attr);
+        if ((rc = rio_shape(file, parts[k].flags, &nd, nd_dims))) return rc;
+        if (nd_dims[0] != CN_CEIL_DIV(parts[k].n, shard))
+            return cn_fail(CN_E_DATA, "%s: %s has %lld flags, expected %lld", path, parts[k].flags,
+                           (long long)nd_dims[0], (long long)CN_CEIL_DIV(parts[k].n, shard));
+        uint8_t *done = mallocCheck((size_t)nd_dims[0] + 1);
+        if ((rc = rio_read(file, parts[k].flags, H5T_NATIVE_UINT8, 0, nd_dims[0], 0, 1, done))) {
+            free(done);
+            return rc;
+        }
+        for (int64_t i = 0; i < parts[k].n; i++)
+            if (done[i / shard] != 1) parts[k].status[i] = -2;
+        free(done);
+    }
+    cn_log("warning: %s is incomplete: only rows of finished shards are sampled", path);
+    return CN_OK;
+}
+
 static int build_sample(hid_t file, const TsneOptions *o, Sample *s) {
     memset(s, 0, sizeof *s);
     char **names = NULL;
@@ -141,6 +174,7 @@ static int build_sample(hid_t file, const TsneOptions *o, Sample *s) {
     if ((rc = rio_read(file, "/images/status", H5T_NATIVE_INT8, 0, n_img, 0, 1, img_status))) goto done;
     if ((rc = rio_read(file, "/texts/status", H5T_NATIVE_INT8, 0, n_text, 0, 1, txt_status))) goto done;
     if ((rc = rio_read(file, "/captions/image_index", H5T_NATIVE_INT32, 0, n_cap, 0, 1, image_index))) goto done;
+    if ((rc = mask_unfinished(file, o->path, img_status, n_img, txt_status, n_text))) goto done;
 
     // candidates per kind: images with status 1 (ok), chosen texts with status 0 (ok)
     for (int64_t i = 0; i < n_img; i++) s->avail[TSNE_IMAGE] += img_status[i] == 1;

@@ -94,6 +94,9 @@ void eval_round_end(Eval *e, int64_t items_done_total);
 // All ranks agree on the worst status; a rank that failed alone keeps its message, the others
 // get "rank R failed". Use after local work and before a collective write.
 int eval_agree(int rc);
+// Keep the first failure of a sequence of collective calls: every call is still made (every rank
+// joins every collective call), and one eval_agree after the sequence stops all ranks together.
+static inline int eval_keep_first(int acc, int rc) { return acc != 0 ? acc : rc; }
 // The lowest rank holding the worst status of the last failed eval_agree (-1: none failed):
 // that rank prints the error, the others stay quiet.
 int eval_failed_rank(void);

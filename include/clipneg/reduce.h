@@ -124,6 +124,7 @@ typedef struct {
     int bootstrap;
     uint64_t seed;
     int64_t n_captions, n_images;
+    int complete;            // the file's `complete` attribute (1 = every shard done)
     // per variant, [V]
     int64_t *count;
     double *mean, *std, *min, *max, *q05, *q25, *median, *q75, *q95;

@@ -336,6 +336,9 @@ def test_bad_input_is_refused(files, tmp_path):
     p = run([path], check=False)
     assert p.returncode == 5 and "not complete" in p.stderr
     assert run([path, "--allow-incomplete", "--no-table"]).returncode == 0
+    with h5py.File(path, "r") as f:   # rows of unfinished shards of /similarity/full are undefined: no R@k
+        assert f["stats/retrieval"].attrs["source"] == "none" and np.isnan(f["stats/retrieval/i2t_r1"][()])
+        assert f["stats/variants/count"][0] > 0
     # unknown base variant -> usage error (2); bad option values -> 2
     p = run([path, "--allow-incomplete", "--base", "nope"], check=False)
     assert p.returncode == 2 and "'nope'" in p.stderr

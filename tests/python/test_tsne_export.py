@@ -178,6 +178,25 @@ def test_rank_count_does_not_change_results(syn, tmp_path):
         assert np.array_equal(out[0][key], out[1][key]), f"/tsne/{key} differs between 1 and 3 ranks"
 
 
+def test_incomplete_file_uses_finished_shards_only(syn, tmp_path):
+    path = str(tmp_path / "partial.h5")
+    shutil.copy(syn["syn"], path)
+    with h5py.File(path, "a") as f:
+        f.attrs["complete"] = 0
+        S = int(f["progress"].attrs["text_shard"])
+        f["progress/text_shards"][0] = 0          # text rows [0, S) not written yet (garbage)
+        f["embeddings/text"][:S] = np.nan
+        f["progress/image_shards"][0] = 0         # image rows [0, 64) neither
+        f["embeddings/image"][:64] = np.nan
+    run([path, "--max-points", 0, "--pca", 4])
+    t = read_tsne(path)
+    V = len(t["names"])
+    texts = t["kind"] > 0
+    assert np.all(t["caption_index"][texts].astype(np.int64) * V + t["variant"][texts] >= S)
+    assert not np.any(t["kind"] == 0)                 # every image is in the unfinished shard
+    assert np.all(np.isfinite(t["X"]))
+
+
 def test_bad_input_is_refused(syn, tmp_path):
     path = str(tmp_path / "b.h5")
     shutil.copy(syn["syn"], path)
