@@ -14,7 +14,7 @@
 #include "clipneg/cuda_backend.h"
 #endif
 
-static const char *precision_name(Precision p) {
+const char *precision_name(Precision p) {
     switch (p) {
     case PREC_FP32: return "fp32";
     case PREC_TF32: return "tf32";

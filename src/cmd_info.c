@@ -121,7 +121,7 @@ static int info_file(const char *path) {
 
     printf("provenance:\n");
     static const char *const ATTRS[] = {"format", "format_version", "clipneg_version", "git_commit", "model_path",
-                                        "model_arch", "model_sha256", "random_weights", "backend", "precision",
+                                        "model_arch", "model_sha256", "base_variant", "random_weights", "backend", "precision",
                                         "ranks", "threads", "start_time", "end_time", "job_sha256", "job_text", NULL};
     for (int i = 0; ATTRS[i]; i++) print_attr(fid, ATTRS[i]);
     int64_t rw = 0;

@@ -152,12 +152,11 @@ static int load_inputs(Eval *e) {
 static void print_summary(const Eval *e) {
     if (e->rank != 0) return;
     const Dataset *ds = &e->ds;
-    static const char *const PREC[] = {"fp32", "tf32", "fp16", "bf16"};
     char arch[512];
     clip_config_describe(&e->model.cfg, arch, sizeof arch);
     cn_log("clipneg %s (%s) eval %s", CLIPNEG_VERSION, CLIPNEG_GIT_COMMIT, e->opt.job_path);
     cn_log("run: %d ranks x %d threads, %d decode threads per rank, backend %s (%s)", e->nranks, e->threads,
-           e->job.decode_threads, e->be->name, PREC[e->job.precision]);
+           e->job.decode_threads, e->be->name, precision_name(e->job.precision));
     cn_log("dataset: %d images (%d without captions, kept), %d captions; dropped: %d captions without image, "
            "%d duplicate ids; %d empty captions (flagged per text)", ds->n_images, ds->n_images_without_captions,
            ds->n_captions, ds->n_captions_without_image, ds->n_duplicate_ids, ds->n_empty_captions);
@@ -209,8 +208,7 @@ static int run_phases(Eval *e) {
         h5out_close(&e->out);
         return cn_fail(rc, "%s", msg);
     }
-    static const char *const PREC[] = {"fp32", "tf32", "fp16", "bf16"};
-    if ((rc = h5out_finish(&e->out, e->nranks, e->threads, e->be->name, PREC[e->job.precision]))) return rc;
+    if ((rc = h5out_finish(&e->out, e->nranks, e->threads, e->be->name, precision_name(e->job.precision)))) return rc;
     cn_log("done: %s complete in %.1f s", e->out_path, cn_now() - t0);
     return CN_OK;
 }

@@ -109,13 +109,12 @@ static int write_texts(Eval *e, H5Creating *c) {
 static int create_output(Eval *e) {
     char now[32];
     utc_now_iso(now);
-    static const char *const PREC[] = {"fp32", "tf32", "fp16", "bf16"};
     char arch[512];
     clip_config_describe(&e->model.cfg, arch, sizeof arch);
     H5Provenance pv = {.job_text = e->job_text_full, .job_sha256 = e->job_sha256, .variants_text = e->variants_text,
                        .model_path = e->job.model_path, .model_arch = arch, .model_sha256 = e->model_sha256,
                        .random_weights = e->random_weights, .backend = e->be->name,
-                       .precision = PREC[e->job.precision], .ranks = e->nranks, .threads = e->threads,
+                       .base_variant = e->job.base_variant, .precision = precision_name(e->job.precision), .ranks = e->nranks, .threads = e->threads,
                        .start_time = now};
     H5Creating c;
     int rc = h5out_create_begin(&c, e->out_path, &e->shape, &pv);

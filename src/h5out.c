@@ -112,6 +112,7 @@ static int write_root_attrs(hid_t fid, const char *file, const H5Provenance *pv)
     ATTR(h5_attr_write_str(fid, "model_path", pv->model_path), file);
     ATTR(h5_attr_write_str(fid, "model_arch", pv->model_arch), file);
     ATTR(h5_attr_write_str(fid, "model_sha256", pv->model_sha256), file);
+    ATTR(h5_attr_write_str(fid, "base_variant", pv->base_variant), file);
     ATTR(h5_attr_write_int(fid, "random_weights", pv->random_weights), file);
     ATTR(h5_attr_write_str(fid, "backend", pv->backend), file);
     ATTR(h5_attr_write_str(fid, "precision", pv->precision), file);

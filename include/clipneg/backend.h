@@ -27,6 +27,8 @@ struct Backend {
 // "rank 3 (local rank 3) has no GPU: 2 visible"), or CN_E_CONFIG for a precision the backend lacks.
 int backend_create(Backend **out, BackendKind kind, Precision prec, const ClipModel *m, int local_rank);
 void backend_destroy(Backend *be);
+// "fp32", "tf32", "fp16", "bf16" (as in the job file and the HDF5 provenance).
+const char *precision_name(Precision p);
 // The launcher's local rank (OMPI_COMM_WORLD_LOCAL_RANK, SLURM_LOCALID, MPI_COMM_TYPE_SHARED split), 0 without.
 int backend_local_rank(void);
 

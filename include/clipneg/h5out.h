@@ -49,6 +49,7 @@ typedef struct {
 typedef struct {
     const char *job_text, *job_sha256, *variants_text;
     const char *model_path, *model_arch, *model_sha256;
+    const char *base_variant;    // the job's base variant (reduce's default for flips/accuracy)
     int random_weights;
     const char *backend, *precision;
     int ranks, threads;          // MPI ranks, compute threads per rank

@@ -276,8 +276,8 @@ def test_invalid_utf8_caption(items):
     assert (st[st != TXT_NO_SUBJECT] == TXT_OK).all()
     assert "\ufffd" in f["texts/text"].asstr()[rows[0]]
     assert np.isfinite(f["embeddings/text"][()][rows[st == TXT_OK]]).all()
-    # counted in the run's summary, like the other dataset repairs (Dataset.n_invalid_utf8)
-    assert re.search(r"\b1 (captions? with )?invalid UTF-8", items["p"].stderr), \
+    # counted (Dataset.n_invalid_utf8) and reported, like the other dataset repairs
+    assert re.search(r"\b1 (caption\(s\) with )?invalid UTF-8", items["p"].stderr), \
         "the run summary does not count the caption repaired from invalid UTF-8:\n" + summary_lines(items["p"].stderr)
 
 
