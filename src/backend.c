@@ -35,8 +35,10 @@ static void cpu_destroy(Backend *be) { (void)be; }
 
 static int cpu_init(Backend *be, Precision prec) {
     if (prec != PREC_FP32)
-        return cn_fail(CN_E_CONFIG, "[run] precision = %s: the cpu backend computes in fp32 only "
-                                    "(use precision = fp32, or backend = cuda on a GPU build)", precision_name(prec));
+        return cn_fail(CN_E_CONFIG,
+                       "[run] precision = %s: the cpu backend computes in fp32 only "
+                       "(use precision = fp32, or backend = cuda on a GPU build)",
+                       precision_name(prec));
     be->name = "cpu";
     be->encode_images = cpu_encode_images;
     be->encode_texts = cpu_encode_texts;
@@ -52,9 +54,11 @@ static int cpu_init(Backend *be, Precision prec) {
 static int cuda_pick_device(int local_rank, int *device) {
     int n = clipneg_cuda_device_count();
     if (n <= 0)
-        return cn_fail(CN_E_CONFIG, "rank %d (local rank %d) has no GPU: 0 visible (CUDA_VISIBLE_DEVICES=%s); "
-                                    "use backend = cpu or run where GPUs are visible",
-                       cn_rank(), local_rank, getenv("CUDA_VISIBLE_DEVICES") ? getenv("CUDA_VISIBLE_DEVICES") : "unset");
+        return cn_fail(CN_E_CONFIG,
+                       "rank %d (local rank %d) has no GPU: 0 visible (CUDA_VISIBLE_DEVICES=%s); "
+                       "use backend = cpu or run where GPUs are visible",
+                       cn_rank(), local_rank,
+                       getenv("CUDA_VISIBLE_DEVICES") ? getenv("CUDA_VISIBLE_DEVICES") : "unset");
     if (local_rank < n) {
         *device = local_rank;
         return CN_OK;
@@ -64,8 +68,10 @@ static int cuda_pick_device(int local_rank, int *device) {
         *device = 0;
         return CN_OK;
     }
-    return cn_fail(CN_E_CONFIG, "rank %d (local rank %d) has no GPU: %d visible on this node; start at most one "
-                                "rank per GPU (e.g. --ntasks-per-node=%d)", cn_rank(), local_rank, n, n);
+    return cn_fail(CN_E_CONFIG,
+                   "rank %d (local rank %d) has no GPU: %d visible on this node; start at most one "
+                   "rank per GPU (e.g. --ntasks-per-node=%d)",
+                   cn_rank(), local_rank, n, n);
 }
 #endif
 

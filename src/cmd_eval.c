@@ -1,12 +1,16 @@
 // cmd_eval.c — `clipneg eval JOB.ini [--output PATH] [--set section.key=value]... [--fresh]`
 // (docs/eval.md). Parses the command line identically on every rank and runs eval_run().
+#define _POSIX_C_SOURCE 200809L // _exit
+#include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "clipneg/commands.h"
 #include "clipneg/common.h"
 #include "clipneg/eval.h"
+#include "clipneg/h5out.h"
 
 static void usage(FILE *fp) {
     fprintf(fp, "usage: clipneg eval JOB.ini [--output PATH] [--set section.key=value]... [--fresh]\n"
@@ -27,11 +31,15 @@ int cmd_eval(int argc, char **argv) {
             free(sets);
             return CN_OK;
         } else if (!strcmp(a, "--output") || !strcmp(a, "-o")) {
-            if (i + 1 >= argc) rc = cn_fail(CN_E_USAGE, "%s needs a path", a);
-            else opt.output = argv[++i];
+            if (i + 1 >= argc)
+                rc = cn_fail(CN_E_USAGE, "%s needs a path", a);
+            else
+                opt.output = argv[++i];
         } else if (!strcmp(a, "--set")) {
-            if (i + 1 >= argc || !strchr(argv[i + 1], '=')) rc = cn_fail(CN_E_USAGE, "--set needs section.key=value");
-            else sets[n_sets++] = argv[++i];
+            if (i + 1 >= argc || !strchr(argv[i + 1], '='))
+                rc = cn_fail(CN_E_USAGE, "--set needs section.key=value");
+            else
+                sets[n_sets++] = argv[++i];
         } else if (!strcmp(a, "--fresh")) {
             opt.fresh = 1;
         } else if (a[0] == '-') {
@@ -59,5 +67,15 @@ int cmd_eval(int argc, char **argv) {
         fprintf(stderr, "[clipneg r%d] error: %s\n", cn_rank(), cn_last_error());
     }
     free(sets);
+    // After a failed HDF5 write (disk full, file size limit) HDF5 1.10 crashes when it closes that
+    // file, which it would do in its MPI_Finalize hook: every rank leaves here, with the status all
+    // ranks agreed on, without finalizing (mpirun still reports the exit code).
+    int broken = h5out_broken(), any = 0;
+    MPI_Allreduce(&broken, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    if (any) {
+        fflush(stdout);
+        fflush(stderr);
+        _exit(rc != CN_OK ? rc : CN_E_IO);
+    }
     return rc;
 }

@@ -83,46 +83,38 @@ static int info_file(const char *path) {
            ex.has_full ? (sh->full_f16 ? "float16" : "float32") : "not stored");
     printf("shards done: texts %lld/%lld (of %lld rows), images %lld/%lld, similarity %lld/%lld (of %lld rows)\n",
            (long long)n_text_done, (long long)ex.n_text_shards, (long long)sh->text_shard, (long long)n_img_done,
-           (long long)ex.n_image_shards, (long long)n_sim_done, (long long)ex.n_image_shards, (long long)sh->image_shard);
+           (long long)ex.n_image_shards, (long long)n_sim_done, (long long)ex.n_image_shards,
+           (long long)sh->image_shard);
 
-    // failures by status
-    int8_t *ist = mallocCheck((size_t)sh->n_img + 1), *tst = mallocCheck((size_t)sh->n_text + 1);
-    int8_t *trunc = mallocCheck((size_t)sh->n_text + 1);
-    if (h5_read_all(fid, "/images/status", H5K_I8, ist, sh->n_img) || h5_read_all(fid, "/texts/status", H5K_I8, tst, sh->n_text) ||
-        h5_read_all(fid, "/texts/truncated", H5K_I8, trunc, sh->n_text)) {
+    // failures by status, then the first failed images with their messages
+    char img_line[256], txt_line[256];
+    if (h5_status_lines(fid, sh->n_img, sh->n_text, img_line, txt_line, sizeof img_line) != CN_OK) {
         fprintf(stderr, "clipneg info: %s: %s\n", path, cn_last_error());
         rc = CN_E_IO;
     } else {
-        int64_t ic[5] = {0}, tc[5] = {0}, n_trunc = 0;
-        for (int64_t i = 0; i < sh->n_img; i++) ic[ist[i] >= 0 && ist[i] <= 4 ? ist[i] : 0]++;
-        for (int64_t t = 0; t < sh->n_text; t++) {
-            tc[tst[t] >= 0 && tst[t] <= 3 ? tst[t] + 1 : 0]++;
-            n_trunc += trunc[t] == 1;
-        }
-        printf("images: %lld ok, %lld missing file, %lld decode error, %lld refused, %lld pending\n", (long long)ic[1],
-               (long long)ic[2], (long long)ic[3], (long long)ic[4], (long long)ic[0]);
-        printf("texts: %lld ok, %lld no subject, %lld empty caption, %lld no negative, %lld pending; %lld truncated\n",
-               (long long)tc[1], (long long)tc[2], (long long)tc[3], (long long)tc[4], (long long)tc[0], (long long)n_trunc);
-        int shown = 0;
-        for (int64_t i = 0; i < sh->n_img && shown < MAX_ERRORS_SHOWN; i++) {
+        printf("%s\n%s\n", img_line, txt_line);
+        int8_t *ist = mallocCheck((size_t)sh->n_img + 1);
+        h5_read_all(fid, "/images/status", H5K_I8, ist, sh->n_img);
+        int64_t shown = 0, n_failed = 0;
+        for (int64_t i = 0; i < sh->n_img; i++) {
             if (ist[i] < 2) continue;
+            n_failed++;
+            if (shown == MAX_ERRORS_SHOWN) continue;
             char *name = read_str_row(fid, "/images/file_name", i), *err = read_str_row(fid, "/images/error", i);
             printf("  image %lld (%s): status %d: %s\n", (long long)i, name, ist[i], err[0] ? err : "(no message)");
             free(name);
             free(err);
             shown++;
         }
-        int64_t n_failed = ic[2] + ic[3] + ic[4];
         if (n_failed > shown) printf("  ... and %lld more failed images\n", (long long)(n_failed - shown));
+        free(ist);
     }
-    free(ist);
-    free(tst);
-    free(trunc);
 
     printf("provenance:\n");
-    static const char *const ATTRS[] = {"format", "format_version", "clipneg_version", "git_commit", "model_path",
-                                        "model_arch", "model_sha256", "base_variant", "random_weights", "backend", "precision",
-                                        "ranks", "threads", "start_time", "end_time", "job_sha256", "job_text", NULL};
+    static const char *const ATTRS[] = {
+        "format",       "format_version", "clipneg_version", "git_commit", "model_path", "model_arch",
+        "model_sha256", "base_variant",   "random_weights",  "backend",    "precision",  "ranks",
+        "threads",      "start_time",     "end_time",        "job_sha256", "job_text",   NULL};
     for (int i = 0; ATTRS[i]; i++) print_attr(fid, ATTRS[i]);
     int64_t rw = 0;
     if (h5_attr_read_int(fid, "random_weights", &rw) == CN_OK && rw)
@@ -137,9 +129,10 @@ static int info_file(const char *path) {
 int cmd_info(int argc, char **argv) {
     if (argc != 2 || argv[1][0] == '-') {
         int help = argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"));
-        fprintf(help ? stdout : stderr,
-                "usage: clipneg info OUT.h5\n"
-                "exit status: 0 complete, 1 incomplete (resume with clipneg eval), 6 unreadable / not a clipneg file\n");
+        fprintf(
+            help ? stdout : stderr,
+            "usage: clipneg info OUT.h5\n"
+            "exit status: 0 complete, 1 incomplete (resume with clipneg eval), 6 unreadable / not a clipneg file\n");
         return help ? CN_OK : CN_E_USAGE;
     }
     return info_file(argv[1]);

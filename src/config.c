@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <ini.h>
 #include <limits.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,6 +131,7 @@ typedef enum {
     K_U64,
     K_BOOL,
     K_ENUM,
+    K_DOUBLE,   // finite number in [min, max] (items: crop_expand)
 } KeyKind;
 
 typedef struct {
@@ -146,8 +148,8 @@ static const char *const BACKEND_NAMES[] = {"auto", "cpu", "cuda", NULL};
 static const int BACKEND_VALUES[] = {BACKEND_AUTO, BACKEND_CPU, BACKEND_CUDA};
 static const char *const PRECISION_NAMES[] = {"fp32", "tf32", "fp16", "bf16", NULL};
 static const int PRECISION_VALUES[] = {PREC_FP32, PREC_TF32, PREC_FP16, PREC_BF16};
-static const char *const FORMAT_NAMES[] = {"coco", "jsonl", NULL};
-static const int FORMAT_VALUES[] = {DATASET_COCO, DATASET_JSONL};
+static const char *const FORMAT_NAMES[] = {"coco", "jsonl", "items", NULL};
+static const int FORMAT_VALUES[] = {DATASET_COCO, DATASET_JSONL, DATASET_ITEMS};
 static const char *const GELU_NAMES[] = {"auto", "true", "false", "yes", "no", "1", "0", NULL};
 static const int GELU_VALUES[] = {-1, 1, 0, 1, 0, 1, 0};
 static const char *const DTYPE_NAMES[] = {"float16", "float32", NULL};
@@ -165,6 +167,7 @@ static const KeySpec KEYS[] = {
     {"dataset", "images", K_DIR, F(images_dir), 0, 0, NULL, NULL},
     {"dataset", "manifest", K_FILE, F(manifest), 0, 0, NULL, NULL},
     {"dataset", "max_images", K_INT, F(max_images), 0, INT_MAX, NULL, NULL},
+    {"dataset", "crop_expand", K_DOUBLE, F(crop_expand), 1, 10, NULL, NULL},
     {"variants", "file", K_FILE, F(variants_file), 0, 0, NULL, NULL},
     {"variants", "base_variant", K_STRING, F(base_variant), 0, 0, NULL, NULL},
     {"output", "path", K_OUTPATH, F(output_path), 0, 0, NULL, NULL},
@@ -190,6 +193,7 @@ static const char *const SECTIONS[] = {"model", "dataset", "variants", "output",
 static void job_defaults(JobConfig *job) {
     job->quick_gelu = -1;
     job->dataset_kind = DATASET_COCO;
+    job->crop_expand = 1.0;
     job->store_embeddings = 1;
     job->full_similarity = 0;
     job->full_dtype_f16 = 1;
@@ -482,6 +486,17 @@ static int apply_value(JobConfig *job, const JobParse *p, int k, const char *job
         else *(int *)field = x;
         break;
     }
+    case K_DOUBLE: {
+        char *end = NULL;
+        errno = 0;
+        double x = strtod(v, &end);
+        if (errno || end == v || *end != '\0' || !isfinite(x))
+            rc = cn_fail(CN_E_CONFIG, "%s: expected a number, got '%s'", label, v);
+        else if (x < (double)spec->min || x > (double)spec->max)
+            rc = cn_fail(CN_E_CONFIG, "%s: must be in [%lld, %lld] (got %s)", label, spec->min, spec->max, v);
+        else *(double *)field = x;
+        break;
+    }
     case K_ENUM: {
         int found = -1;
         char names[256] = "";
@@ -519,7 +534,8 @@ static int cross_checks(JobConfig *job, const JobParse *p) {
         if ((rc = require(job, p, "dataset", "captions", " (format = coco)")) != CN_OK) return rc;
         if ((rc = require(job, p, "dataset", "images", " (format = coco)")) != CN_OK) return rc;
     } else {
-        if ((rc = require(job, p, "dataset", "manifest", " (format = jsonl)")) != CN_OK) return rc;
+        const char *why = job->dataset_kind == DATASET_ITEMS ? " (format = items)" : " (format = jsonl)";
+        if ((rc = require(job, p, "dataset", "manifest", why)) != CN_OK) return rc;
     }
     if ((rc = require(job, p, "variants", "file", "")) != CN_OK) return rc;
     if (job->backend == BACKEND_CPU && job->precision != PREC_FP32) {

@@ -83,7 +83,8 @@ static int model_hash(Eval *e) {
             char hex[65];
             if ((rc = sha256_file_hex(files[i], hex))) break;
             const char *base = strrchr(files[i], '/');
-            len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%s=%s", len ? "\n" : "", base ? base + 1 : files[i], hex);
+            len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%s=%s", len ? "\n" : "", base ? base + 1 : files[i],
+                                    hex);
         }
     }
     if ((rc = eval_agree(rc))) return rc;
@@ -101,7 +102,8 @@ static int load_inputs(Eval *e) {
     if ((rc = eval_agree(rc))) return rc;
     const char *out = opt->output ? opt->output : e->job.output_path;
     if (!out || !out[0])
-        rc = cn_fail(CN_E_CONFIG, "%s: no output file: set [output] path in the job or pass --output PATH", opt->job_path);
+        rc = cn_fail(CN_E_CONFIG, "%s: no output file: set [output] path in the job or pass --output PATH",
+                     opt->job_path);
     else
         snprintf(e->out_path, sizeof e->out_path, "%s", out);
     if (rc == CN_OK && e->rank == 0) rc = eval_output_probe(e->out_path);
@@ -114,8 +116,9 @@ static int load_inputs(Eval *e) {
         rc = dataset_load_jsonl(&e->ds, j->manifest, j->images_dir, j->max_images);
     e->have_ds = rc == CN_OK;
     if (rc == CN_OK && (e->ds.n_images == 0 || e->ds.n_captions == 0))
-        rc = cn_fail(CN_E_DATA, "%s: the dataset has %d images and %d captions: nothing to evaluate",
-                     j->dataset_kind == DATASET_COCO ? j->captions_json : j->manifest, e->ds.n_images, e->ds.n_captions);
+        rc =
+            cn_fail(CN_E_DATA, "%s: the dataset has %d images and %d captions: nothing to evaluate",
+                    j->dataset_kind == DATASET_COCO ? j->captions_json : j->manifest, e->ds.n_images, e->ds.n_captions);
     if ((rc = eval_agree(rc))) return rc;
 
     rc = variants_load(&e->vs, j->variants_file);
@@ -158,8 +161,9 @@ static void print_summary(const Eval *e) {
     cn_log("run: %d ranks x %d threads, %d decode threads per rank, backend %s (%s)", e->nranks, e->threads,
            e->job.decode_threads, e->be->name, precision_name(e->job.precision));
     cn_log("dataset: %d images (%d without captions, kept), %d captions; dropped: %d captions without image, "
-           "%d duplicate ids; %d empty captions (flagged per text)", ds->n_images, ds->n_images_without_captions,
-           ds->n_captions, ds->n_captions_without_image, ds->n_duplicate_ids, ds->n_empty_captions);
+           "%d duplicate ids; %d empty captions (flagged per text)",
+           ds->n_images, ds->n_images_without_captions, ds->n_captions, ds->n_captions_without_image,
+           ds->n_duplicate_ids, ds->n_empty_captions);
     cn_log("variants: %d from %s -> %lld texts; text shards %lld x %d, image shards %lld x %d", e->vs.n, e->vs.path,
            (long long)e->shape.n_text, (long long)e->text_plan.n_shards, e->job.text_shard,
            (long long)e->image_plan.n_shards, e->job.image_shard);
@@ -169,11 +173,12 @@ static void print_summary(const Eval *e) {
                (long long)e->shape.n_text, e->shape.full_f16 ? "float16" : "float32",
                (double)e->shape.n_img * e->shape.n_text * (e->shape.full_f16 ? 2 : 4) / 1e6, e->job.tile_texts);
     if (e->random_weights) {
-        fprintf(stderr, "[clipneg] ##################################################################\n"
-                        "[clipneg] ## WARNING: %s holds RANDOM TEST WEIGHTS\n"
-                        "[clipneg] ## (marker: RANDOM_WEIGHTS / clipneg_random_weights). Every number of this\n"
-                        "[clipneg] ## run is meaningless; the file gets the attribute random_weights = 1.\n"
-                        "[clipneg] ##################################################################\n",
+        fprintf(stderr,
+                "[clipneg] ##################################################################\n"
+                "[clipneg] ## WARNING: %s holds RANDOM TEST WEIGHTS\n"
+                "[clipneg] ## (marker: RANDOM_WEIGHTS / clipneg_random_weights). Every number of this\n"
+                "[clipneg] ## run is meaningless; the file gets the attribute random_weights = 1.\n"
+                "[clipneg] ##################################################################\n",
                 e->job.model_path);
     }
 }
@@ -193,6 +198,17 @@ static void eval_free(Eval *e) {
     free(e->sim_done);
 }
 
+// What failed, in numbers, from the finished file (so a resumed run counts the earlier runs' too).
+static void print_failures(const Eval *e) {
+    hid_t fid = H5Fopen(e->out_path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    char img[256], txt[256];
+    if (fid >= 0 && h5_status_lines(fid, e->shape.n_img, e->shape.n_text, img, txt, sizeof img) == CN_OK) {
+        cn_log("%s", img);
+        cn_log("%s", txt);
+    }
+    if (fid >= 0) H5Fclose(fid);
+}
+
 // ---- the run -----------------------------------------------------------------------------------------
 static int run_phases(Eval *e) {
     int rc = eval_agree(h5out_open(&e->out, e->out_path, &e->shape, MPI_COMM_WORLD));
@@ -210,6 +226,7 @@ static int run_phases(Eval *e) {
     }
     if ((rc = h5out_finish(&e->out, e->nranks, e->threads, e->be->name, precision_name(e->job.precision)))) return rc;
     cn_log("done: %s complete in %.1f s", e->out_path, cn_now() - t0);
+    if (e->rank == 0) print_failures(e);
     return CN_OK;
 }
 

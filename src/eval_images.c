@@ -22,8 +22,8 @@ enum { IMG_PENDING = 0, IMG_OK = 1, IMG_MISSING = 2, IMG_DECODE_ERROR = 3, IMG_R
 typedef struct {
     const Dataset *ds;
     int R;
-    int64_t row;       // image index
-    float *pixels;     // [3, R, R] slot in the batch buffer
+    int64_t row;   // image index
+    float *pixels; // [3, R, R] slot in the batch buffer
     int status;
     char error[512];
 } DecodeTask;
@@ -49,20 +49,20 @@ static void decode_task(void *arg) {
 }
 
 typedef struct {
-    int64_t i0, n;            // rows [i0, i0 + n)
-    int8_t *status;           // [n]
-    float *emb;               // [n, D]
-    int n_err;                // failures of this shard: rows and messages
+    int64_t i0, n;  // rows [i0, i0 + n)
+    int8_t *status; // [n]
+    float *emb;     // [n, D]
+    int n_err;      // failures of this shard: rows and messages
     int64_t *err_rows;
     char (*err_msgs)[512];
 } ImageShard;
 
 typedef struct {
     ThreadPool *pool;
-    float *pix[2];            // double buffer [B, 3, R, R]
-    DecodeTask *tasks[2];     // [B]
-    float *out;               // [B, D]
-    int *keep;                // [B] batch positions of the decoded images
+    float *pix[2];        // double buffer [B, 3, R, R]
+    DecodeTask *tasks[2]; // [B]
+    float *out;           // [B, D]
+    int *keep;            // [B] batch positions of the decoded images
 } ImagePipe;
 
 static void submit_batch(Eval *e, ImagePipe *pp, int slot, int64_t row0, int nb) {

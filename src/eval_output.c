@@ -111,10 +111,18 @@ static int create_output(Eval *e) {
     utc_now_iso(now);
     char arch[512];
     clip_config_describe(&e->model.cfg, arch, sizeof arch);
-    H5Provenance pv = {.job_text = e->job_text_full, .job_sha256 = e->job_sha256, .variants_text = e->variants_text,
-                       .model_path = e->job.model_path, .model_arch = arch, .model_sha256 = e->model_sha256,
-                       .random_weights = e->random_weights, .backend = e->be->name,
-                       .base_variant = e->job.base_variant, .precision = precision_name(e->job.precision), .ranks = e->nranks, .threads = e->threads,
+    H5Provenance pv = {.job_text = e->job_text_full,
+                       .job_sha256 = e->job_sha256,
+                       .variants_text = e->variants_text,
+                       .model_path = e->job.model_path,
+                       .model_arch = arch,
+                       .model_sha256 = e->model_sha256,
+                       .random_weights = e->random_weights,
+                       .backend = e->be->name,
+                       .base_variant = e->job.base_variant,
+                       .precision = precision_name(e->job.precision),
+                       .ranks = e->nranks,
+                       .threads = e->threads,
                        .start_time = now};
     H5Creating c;
     int rc = h5out_create_begin(&c, e->out_path, &e->shape, &pv);
@@ -134,18 +142,24 @@ static void short_hash(const char *h, char *out, size_t n) {
 static void describe_mismatch(const Eval *e, const H5Existing *ex, char *msg, size_t n) {
     msg[0] = '\0';
     size_t len = 0;
-#define ADD(...) do { if (len < n) len += (size_t)snprintf(msg + len, n - len, __VA_ARGS__); } while (0)
+#define ADD(...) \
+    do { \
+        if (len < n) len += (size_t)snprintf(msg + len, n - len, __VA_ARGS__); \
+    } while (0)
     char a[32], b[32];
     if (strcmp(ex->job_sha256, e->job_sha256) != 0) {
         short_hash(ex->job_sha256, a, sizeof a);
         short_hash(e->job_sha256, b, sizeof b);
-        ADD("; job_sha256 differs (file %s, this run %s: the job file, its --set overrides or the variants file changed)", a, b);
+        ADD("; job_sha256 differs (file %s, this run %s: the job file, its --set overrides or the variants file "
+            "changed)",
+            a, b);
     }
-    if (strcmp(ex->model_sha256, e->model_sha256) != 0) ADD("; model_sha256 differs (file '%s', this run '%s')",
-                                                              ex->model_sha256, e->model_sha256);
+    if (strcmp(ex->model_sha256, e->model_sha256) != 0)
+        ADD("; model_sha256 differs (file '%s', this run '%s')", ex->model_sha256, e->model_sha256);
     const H5Shape *f = &ex->shape, *r = &e->shape;
-#define SAME(field, label) if (f->field != r->field) ADD("; %s differs (file %lld, this run %lld)", label, \
-                                                        (long long)f->field, (long long)r->field)
+#define SAME(field, label) \
+    if (f->field != r->field) \
+    ADD("; %s differs (file %lld, this run %lld)", label, (long long)f->field, (long long)r->field)
     SAME(n_img, "image count");
     SAME(n_cap, "caption count");
     SAME(n_var, "variant count");
@@ -176,8 +190,10 @@ static int prepare_rank0(Eval *e, int *state) {
         describe_mismatch(e, &ex, diff, sizeof diff);
         if (diff[0]) {
             h5out_existing_free(&ex);
-            return cn_fail(CN_E_RESUME, "%s belongs to another run, refusing to resume it: %s. Use --fresh to "
-                                        "overwrite it, or choose another --output", e->out_path, diff + 2);
+            return cn_fail(CN_E_RESUME,
+                           "%s belongs to another run, refusing to resume it: %s. Use --fresh to "
+                           "overwrite it, or choose another --output",
+                           e->out_path, diff + 2);
         }
         if (ex.complete) {
             h5out_existing_free(&ex);
@@ -186,8 +202,10 @@ static int prepare_rank0(Eval *e, int *state) {
         }
         if (!e->shape.store_embeddings && access(scratch, R_OK | W_OK) != 0) {
             h5out_existing_free(&ex);
-            return cn_fail(CN_E_RESUME, "%s is partial but its embeddings scratch file %s is missing; re-run with "
-                                        "--fresh", e->out_path, scratch);
+            return cn_fail(CN_E_RESUME,
+                           "%s is partial but its embeddings scratch file %s is missing; re-run with "
+                           "--fresh",
+                           e->out_path, scratch);
         }
         memcpy(e->text_done, ex.text_done, (size_t)e->text_plan.n_shards);
         memcpy(e->image_done, ex.image_done, (size_t)e->image_plan.n_shards);

@@ -61,9 +61,14 @@ int eval_round_begin(Eval *e, const char *phase, int64_t round) {
     int sig = eval_signal_pending(), any = 0;
     MPI_Allreduce(&sig, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
     if (any) {
-        return cn_fail(CN_E_PREEMPTED, "stopped by signal %d (%s) before %s round %lld: finished shards are "
-                                       "recorded in the file; re-run the same command to resume",
-                       any, any == SIGTERM ? "SIGTERM" : any == SIGUSR1 ? "SIGUSR1" : "?", phase, (long long)round);
+        return cn_fail(CN_E_PREEMPTED,
+                       "stopped by signal %d (%s) before %s round %lld: finished shards are "
+                       "recorded in the file; re-run the same command to resume",
+                       any,
+                       any == SIGTERM   ? "SIGTERM"
+                       : any == SIGUSR1 ? "SIGUSR1"
+                                        : "?",
+                       phase, (long long)round);
     }
     return CN_OK;
 }
@@ -93,24 +98,26 @@ static void fmt_duration(double s, char *buf, size_t n) {
         return;
     }
     long t = (long)(s + 0.5);
-    if (t >= 3600) snprintf(buf, n, "%ldh%02ldm", t / 3600, (t / 60) % 60);
-    else snprintf(buf, n, "%ldm%02lds", t / 60, t % 60);
+    if (t >= 3600)
+        snprintf(buf, n, "%ldh%02ldm", t / 3600, (t / 60) % 60);
+    else
+        snprintf(buf, n, "%ldm%02lds", t / 60, t % 60);
 }
 
 static void progress_print(Progress *p, double now, int final) {
     double el = now - p->t_start;
-    int64_t here = p->done - p->done_at_start;  // items computed by this run
+    int64_t here = p->done - p->done_at_start; // items computed by this run
     double rate = el > 0 ? here / el : 0;
     char eta[32], took[32];
     fmt_duration(rate > 0 ? (p->total - p->done) / rate : -1, eta, sizeof eta);
     fmt_duration(el, took, sizeof took);
     double pct = p->total ? 100.0 * p->done / p->total : 100.0;
     if (final)
-        cn_log("%-10s %lld/%lld done (%.0f%%) in %s, %.1f items/s", p->phase, (long long)p->done,
-               (long long)p->total, pct, took, rate);
+        cn_log("%-10s %lld/%lld done (%.0f%%) in %s, %.1f items/s", p->phase, (long long)p->done, (long long)p->total,
+               pct, took, rate);
     else
-        cn_log("%-10s %lld/%lld (%.0f%%)  %.1f items/s  ETA %s", p->phase, (long long)p->done,
-               (long long)p->total, pct, rate, eta);
+        cn_log("%-10s %lld/%lld (%.0f%%)  %.1f items/s  ETA %s", p->phase, (long long)p->done, (long long)p->total, pct,
+               rate, eta);
 }
 
 void progress_begin(Progress *p, const char *phase, int64_t total, int64_t already_done) {

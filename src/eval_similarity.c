@@ -31,7 +31,8 @@ static int shard_captions(const Dataset *ds, int64_t i0, int64_t i1, int64_t *c0
         if (im->n_captions == 0) continue;
         if (first) *c0 = *c1 = im->first_caption;
         if (im->first_caption != *c1)
-            return cn_fail(CN_E_INTERNAL, "captions of image %lld are not contiguous with the previous image's", (long long)i);
+            return cn_fail(CN_E_INTERNAL, "captions of image %lld are not contiguous with the previous image's",
+                           (long long)i);
         *c1 = im->first_caption + im->n_captions;
         first = 0;
     }
@@ -96,7 +97,8 @@ static int full_round(Eval *e, const SimShard *ss) {
             if (f16)
                 for (int64_t k = 0; k < ss->n_img * nt; k++) half[k] = f32_to_f16(block[k]);
         }
-        rc = eval_agree(h5out_write_block(&e->out, DS_SIM_FULL, ss->i0, ss->n_img, t0, nt, f16 ? (void *)half : (void *)block));
+        rc = eval_agree(
+            h5out_write_block(&e->out, DS_SIM_FULL, ss->i0, ss->n_img, t0, nt, f16 ? (void *)half : (void *)block));
     }
     free(tile);
     free(block);
@@ -112,7 +114,8 @@ int eval_similarity(Eval *e) {
     const ShardPlan *p = &e->image_plan;
     const int V = e->vs.n, D = (int)e->shape.dim;
     if ((int64_t)e->job.tile_texts * D > 1000000000LL)
-        return cn_fail(CN_E_CONFIG, "[run] tile_texts = %d: tile_texts x D must stay below 1e9 floats", e->job.tile_texts);
+        return cn_fail(CN_E_CONFIG, "[run] tile_texts = %d: tile_texts x D must stay below 1e9 floats",
+                       e->job.tile_texts);
     progress_begin(&e->prog, "similarity", p->n_items, plan_rows_done(p, e->sim_done));
     SimShard ss = {0};
     ss.img = mallocCheck((size_t)(p->shard_size * D) * sizeof(float));
@@ -129,7 +132,8 @@ int eval_similarity(Eval *e) {
         if ((rc = eval_agree(local))) break;
         size_t need_txt = (size_t)(ss.n_cap * V * D), need_pair = (size_t)(ss.n_cap * V);
         if (need_txt + 1 > ss.txt_cap) ss.txt = reallocCheck(ss.txt, (ss.txt_cap = need_txt + 1) * sizeof(float));
-        if (need_pair + 1 > ss.paired_cap) ss.paired = reallocCheck(ss.paired, (ss.paired_cap = need_pair + 1) * sizeof(float));
+        if (need_pair + 1 > ss.paired_cap)
+            ss.paired = reallocCheck(ss.paired, (ss.paired_cap = need_pair + 1) * sizeof(float));
         H5Out *o = &e->out;
         int w = h5out_read_rows(o, DS_EMB_IMAGE, ss.i0, ss.n_img, ss.img);
         w = eval_keep_first(w, h5out_read_rows(o, DS_EMB_TEXT, ss.c0 * V, ss.n_cap * V, ss.txt));

@@ -13,10 +13,10 @@
 #include "clipneg/eval.h"
 
 typedef struct {
-    int64_t t0, n;          // rows [t0, t0 + n)
+    int64_t t0, n; // rows [t0, t0 + n)
     int8_t *status, *truncated;
     int32_t *n_tokens;
-    float *emb;             // [n, D], NaN rows for texts not rendered
+    float *emb; // [n, D], NaN rows for texts not rendered
 } TextShard;
 
 // Render + tokenize + encode one shard. Local work only (no MPI, no HDF5).

@@ -13,36 +13,73 @@
 
 #include "clipneg/common.h"
 
-// ---- error reporting: the innermost HDF5 message, appended to ours -----------------------------
+// ---- error reporting: HDF5's own reason, appended to ours --------------------------------------
+// Set by every failed HDF5 call of this file. HDF5 1.10 cannot recover from a failed write: after a
+// flush fails (disk full, file size limit) the file object is corrupt, and closing it — explicitly,
+// at exit, or from the hook HDF5 hangs on MPI_Finalize — crashes. So once broken, handles are
+// abandoned instead of closed, and `clipneg eval` leaves with _exit (see cmd_eval.c).
+static int g_h5_broken = 0;
+
+int h5out_broken(void) { return g_h5_broken; }
+
+typedef struct {
+    char text[512];
+    int frames;
+} H5Detail;
+
+// The stack is walked from the innermost frame (the root cause: the system call's message, or the
+// MPI error string) outward; keep the two innermost descriptions.
 static herr_t walk_cb(unsigned n, const H5E_error2_t *err, void *data) {
     (void)n;
-    // the stack is walked upward from the innermost frame: keep the first description
-    char *out = data;
-    if (!out[0] && err->desc) snprintf(out, 256, "%s", err->desc);
+    H5Detail *d = data;
+    if (!err->desc || !err->desc[0] || d->frames >= 2) return 0;
+    char one[256];
+    // sec2 writes "file write failed: time = ..., errno = 28, error message = 'No space left on
+    // device', ..." (with a newline in the time): keep the message itself
+    const char *em = strstr(err->desc, "error message = '");
+    if (em) {
+        em += strlen("error message = '");
+        const char *end = strchr(em, '\'');
+        snprintf(one, sizeof one, "%.*s", end ? (int)(end - em) : 200, em);
+    } else {
+        snprintf(one, sizeof one, "%s", err->desc);
+    }
+    for (char *c = one; *c; c++)
+        if (*c == '\n') *c = ' ';
+    size_t len = strlen(d->text);
+    snprintf(d->text + len, sizeof d->text - len, "%s%s", d->frames ? "; " : "", one);
+    d->frames++;
     return 0;
 }
 
-// Fail with "<what>: <HDF5's innermost reason>" (HDF5's own printing is turned off, see h5_quiet).
+// Fail with "<what> (HDF5: <reason>)" (HDF5's own printing is turned off, see h5_quiet). Must be
+// called right after the failing call: any later HDF5 call clears the error stack.
 // Variadic on purpose: messages with long paths are cut at the buffer, never overflow it.
 __attribute__((format(printf, 4, 5))) static int h5_fail(int code, const char *file, int line, const char *fmt, ...) {
-    char what[1024], detail[256] = "";
+    char what[1024];
+    H5Detail detail = {"", 0};
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_cb, detail);
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_cb, &detail);
     H5Eclear2(H5E_DEFAULT);
-    return cn_fail(code, "%s (HDF5: %s) [%s:%d]", what, detail[0] ? detail : "unknown error", file, line);
+    g_h5_broken = 1;
+    return cn_fail(code, "%s (HDF5: %s) [%s:%d]", what, detail.text[0] ? detail.text : "unknown error", file, line);
 }
 // The h5Check of this file: on a negative HDF5 return, fail naming the file and the object.
-#define H5TRY(expr, ...) do { if ((expr) < 0) return h5_fail(CN_E_IO, __FILE__, __LINE__, __VA_ARGS__); } while (0)
+#define H5TRY(expr, ...) \
+    do { \
+        if ((expr) < 0) return h5_fail(CN_E_IO, __FILE__, __LINE__, __VA_ARGS__); \
+    } while (0)
 
 static void h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 
 static int make_groups(hid_t fid, const char *const *groups, const char *file) {
     for (int i = 0; groups[i]; i++) {
         hid_t g;
-        H5TRY(g = H5Gcreate2(fid, groups[i], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), "%s: cannot create group %s", file, groups[i]);
+        H5TRY(g = H5Gcreate2(fid, groups[i], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), "%s: cannot create group %s", file,
+              groups[i]);
         H5Gclose(g);
     }
     return CN_OK;
@@ -64,7 +101,8 @@ static int create_dataset(hid_t fid, const char *file, H5DsId id, const H5Shape 
     H5Kind k = h5ds_kind(id, sh);
     const char *name = h5ds_path(id);
     hid_t t = h5_type(k), sp = H5Screate_simple(rank, dims, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
-    if (t < 0 || sp < 0 || dcpl < 0) return h5_fail(CN_E_IO, __FILE__, __LINE__, "%s: %s: cannot make a type/space", file, name);
+    if (t < 0 || sp < 0 || dcpl < 0)
+        return h5_fail(CN_E_IO, __FILE__, __LINE__, "%s: %s: cannot make a type/space", file, name);
     // Contiguous + early allocation: the file has its final layout from the start, so parallel
     // writers never change metadata and a killed run leaves a structurally valid file.
     H5TRY(H5Pset_layout(dcpl, H5D_CONTIGUOUS), "%s: %s: layout", file, name);
@@ -99,7 +137,11 @@ static int fail_prefixed(int code, const char *prefix) {
     snprintf(msg, sizeof msg, "%s", cn_last_error());
     return cn_fail(code, "%s: %s", prefix, msg);
 }
-#define ATTR(call, file) do { int rc_ = (call); if (rc_) return fail_prefixed(rc_, (file)); } while (0)
+#define ATTR(call, file) \
+    do { \
+        int rc_ = (call); \
+        if (rc_) return fail_prefixed(rc_, (file)); \
+    } while (0)
 
 static int write_root_attrs(hid_t fid, const char *file, const H5Provenance *pv) {
     ATTR(h5_attr_write_str(fid, "format", "clipneg-eval"), file);
@@ -132,10 +174,11 @@ int h5out_create_begin(H5Creating *c, const char *path, const H5Shape *sh, const
     snprintf(c->path, sizeof c->path, "%s", path);
     snprintf(c->tmp_path, sizeof c->tmp_path, "%s.creating", path);
     const char *file = c->path;
-    H5TRY(c->fid = H5Fcreate(c->tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), "cannot create output %s", c->tmp_path);
-    static const char *const groups[] = {"/images", "/captions", "/variants", "/texts", "/embeddings",
-                                         "/similarity", "/progress", NULL};
-    static const char *const main_groups_no_emb[] = {"/images", "/captions", "/variants", "/texts",
+    H5TRY(c->fid = H5Fcreate(c->tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), "cannot create output %s",
+          c->tmp_path);
+    static const char *const groups[] = {"/images",     "/captions",   "/variants", "/texts",
+                                         "/embeddings", "/similarity", "/progress", NULL};
+    static const char *const main_groups_no_emb[] = {"/images",     "/captions", "/variants", "/texts",
                                                      "/similarity", "/progress", NULL};
     int rc = make_groups(c->fid, sh->store_embeddings ? groups : main_groups_no_emb, file);
     if (rc) return rc;
@@ -150,7 +193,8 @@ int h5out_create_begin(H5Creating *c, const char *path, const H5Shape *sh, const
     }
     for (int id = 0; id < DS_COUNT; id++) {
         hid_t f = h5ds_in_emb_file(id) ? c->emb_fid : c->fid;
-        if ((rc = create_dataset(f, h5ds_in_emb_file(id) && !sh->store_embeddings ? c->emb_path : file, id, sh))) return rc;
+        if ((rc = create_dataset(f, h5ds_in_emb_file(id) && !sh->store_embeddings ? c->emb_path : file, id, sh)))
+            return rc;
     }
     if ((rc = write_root_attrs(c->fid, file, pv))) return rc;
     hid_t g;
@@ -176,10 +220,11 @@ static int serial_write(hid_t fid, const char *file, H5DsId id, const H5Shape *s
     H5TRY(d = H5Dopen2(fid, h5ds_path(id), H5P_DEFAULT), "%s: cannot open %s", file, h5ds_path(id));
     hsize_t start[2] = {(hsize_t)row0, 0}, count[2] = {(hsize_t)n, dims[1]};
     H5TRY(fs = H5Dget_space(d), "%s: %s: space", file, h5ds_path(id));
-    H5TRY(H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL), "%s: %s: select rows", file, h5ds_path(id));
+    H5TRY(H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL), "%s: %s: select rows", file,
+          h5ds_path(id));
     H5TRY(ms = H5Screate_simple(rank, count, NULL), "%s: %s: memory space", file, h5ds_path(id));
-    H5TRY(H5Dwrite(d, t, ms, fs, H5P_DEFAULT, buf), "%s: cannot write rows [%lld, %lld) of %s", file,
-          (long long)row0, (long long)(row0 + n), h5ds_path(id));
+    H5TRY(H5Dwrite(d, t, ms, fs, H5P_DEFAULT, buf), "%s: cannot write rows [%lld, %lld) of %s", file, (long long)row0,
+          (long long)(row0 + n), h5ds_path(id));
     H5Sclose(ms);
     H5Sclose(fs);
     H5Tclose(t);
@@ -208,8 +253,10 @@ int h5out_create_commit(H5Creating *c) {
 }
 
 void h5out_create_abort(H5Creating *c) {
-    if (c->emb_fid >= 0 && c->emb_fid != c->fid) H5Fclose(c->emb_fid);
-    if (c->fid >= 0) H5Fclose(c->fid);
+    if (!g_h5_broken) { // else abandoned: closing a file whose write failed crashes HDF5 1.10
+        if (c->emb_fid >= 0 && c->emb_fid != c->fid) H5Fclose(c->emb_fid);
+        if (c->fid >= 0) H5Fclose(c->fid);
+    }
     c->fid = c->emb_fid = -1;
     if (c->tmp_path[0]) unlink(c->tmp_path);
     if (c->emb_tmp_path[0]) unlink(c->emb_tmp_path);
@@ -244,7 +291,8 @@ static int open_handles(H5Out *o) {
     H5TRY(o->fid = H5Fopen(o->path, H5F_ACC_RDWR, fapl), "cannot open %s for parallel writing", o->path);
     o->emb_fid = o->fid;
     if (!o->shape.store_embeddings)
-        H5TRY(o->emb_fid = H5Fopen(o->emb_path, H5F_ACC_RDWR, fapl), "cannot open the embeddings scratch file %s", o->emb_path);
+        H5TRY(o->emb_fid = H5Fopen(o->emb_path, H5F_ACC_RDWR, fapl), "cannot open the embeddings scratch file %s",
+              o->emb_path);
     H5Pclose(fapl);
     for (int id = 0; id < DS_COUNT; id++) {
         o->dset[id] = -1;
@@ -252,21 +300,29 @@ static int open_handles(H5Out *o) {
         // strings are never written through MPI-IO (HDF5 refuses): no handle needed
         if (h5ds_dims(id, &o->shape, dims) == 0 || h5ds_kind(id, &o->shape) == H5K_STR) continue;
         hid_t f = h5ds_in_emb_file(id) ? o->emb_fid : o->fid;
-        H5TRY(o->dset[id] = H5Dopen2(f, h5ds_path(id), H5P_DEFAULT), "%s: cannot open dataset %s", o->path, h5ds_path(id));
+        H5TRY(o->dset[id] = H5Dopen2(f, h5ds_path(id), H5P_DEFAULT), "%s: cannot open dataset %s", o->path,
+              h5ds_path(id));
     }
     return CN_OK;
 }
 
 static int close_handles(H5Out *o) {
+    // collective: if any rank's HDF5 state is broken, every rank abandons its handles (a collective
+    // close that one rank skips would hang the others)
+    int broken = g_h5_broken, any = 0;
+    MPI_Allreduce(&broken, &any, 1, MPI_INT, MPI_MAX, o->comm);
     int rc = CN_OK;
     for (int id = 0; id < DS_COUNT; id++) {
-        if (o->dset[id] >= 0 && H5Dclose(o->dset[id]) < 0) rc = h5_fail(CN_E_IO, __FILE__, __LINE__, "%s: cannot close %s", o->path, h5ds_path(id));
+        if (!any && o->dset[id] >= 0 && H5Dclose(o->dset[id]) < 0)
+            rc = h5_fail(CN_E_IO, __FILE__, __LINE__, "%s: cannot close %s", o->path, h5ds_path(id));
         o->dset[id] = -1;
     }
-    if (o->emb_fid >= 0 && o->emb_fid != o->fid && H5Fclose(o->emb_fid) < 0)
+    if (!any && o->emb_fid >= 0 && o->emb_fid != o->fid && H5Fclose(o->emb_fid) < 0)
         rc = h5_fail(CN_E_IO, __FILE__, __LINE__, "cannot close %s", o->emb_path);
-    if (o->fid >= 0 && H5Fclose(o->fid) < 0) rc = h5_fail(CN_E_IO, __FILE__, __LINE__, "cannot close %s", o->path);
+    if (!any && o->fid >= 0 && H5Fclose(o->fid) < 0)
+        rc = h5_fail(CN_E_IO, __FILE__, __LINE__, "cannot close %s", o->path);
     o->fid = o->emb_fid = -1;
+    if (any) g_h5_broken = 1;
     return rc;
 }
 
@@ -297,7 +353,11 @@ static int rw_block(H5Out *o, H5DsId id, int write, int64_t row0, int64_t nr, in
     hsize_t dims[2];
     int rank = h5ds_dims(id, &o->shape, dims);
     if (d < 0 || rank == 0) return cn_fail(CN_E_INTERNAL, "%s: dataset %s is not open", o->path, h5ds_path(id));
-    if (rank == 1) { col0 = 0; nc = 1; dims[1] = 1; }
+    if (rank == 1) {
+        col0 = 0;
+        nc = 1;
+        dims[1] = 1;
+    }
     if (nr > 0 && (row0 < 0 || col0 < 0 || (hsize_t)(row0 + nr) > dims[0] || (hsize_t)(col0 + nc) > dims[1]))
         return cn_fail(CN_E_INTERNAL, "%s: %s: block [%lld+%lld, %lld+%lld) outside [%llu, %llu]", o->path,
                        h5ds_path(id), (long long)row0, (long long)nr, (long long)col0, (long long)nc,
@@ -306,7 +366,8 @@ static int rw_block(H5Out *o, H5DsId id, int write, int64_t row0, int64_t nr, in
     H5TRY(fs = H5Dget_space(d), "%s: %s: space", o->path, h5ds_path(id));
     if (nr > 0 && nc > 0) {
         hsize_t start[2] = {(hsize_t)row0, (hsize_t)col0}, count[2] = {(hsize_t)nr, (hsize_t)nc};
-        H5TRY(H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL), "%s: %s: select", o->path, h5ds_path(id));
+        H5TRY(H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL), "%s: %s: select", o->path,
+              h5ds_path(id));
         H5TRY(ms = H5Screate_simple(rank, count, NULL), "%s: %s: memory space", o->path, h5ds_path(id));
     } else { // this rank has nothing in this step but still joins the collective call
         hsize_t one = 1;
@@ -315,13 +376,14 @@ static int rw_block(H5Out *o, H5DsId id, int write, int64_t row0, int64_t nr, in
         H5TRY(H5Sselect_none(ms), "%s: %s: select none", o->path, h5ds_path(id));
     }
     herr_t e = write ? H5Dwrite(d, t, ms, fs, o->dxpl, buf) : H5Dread(d, t, ms, fs, o->dxpl, buf);
+    int rc = CN_OK;
+    if (e < 0) // before the closes below, which clear HDF5's error stack
+        rc = h5_fail(CN_E_IO, __FILE__, __LINE__, "%s: cannot %s rows [%lld, %lld) of %s", o->path,
+                     write ? "write" : "read", (long long)row0, (long long)(row0 + nr), h5ds_path(id));
     H5Sclose(ms);
     H5Sclose(fs);
     H5Tclose(t);
-    if (e < 0) {
-        return h5_fail(CN_E_IO, __FILE__, __LINE__, "%s: cannot %s rows [%lld, %lld) of %s", o->path,
-                       write ? "write" : "read", (long long)row0, (long long)(row0 + nr), h5ds_path(id));
-    }
+    if (rc) return rc;
     if (o->check_collective) {
         // Verify HDF5 really did collective I/O (a type conversion or filter silently disables it).
         H5D_mpio_actual_io_mode_t mode;

@@ -1,5 +1,6 @@
 // h5read.c — reading an existing evaluation file serially: the resume check (what the file says
 // about its job, model, shape and finished shards) and helpers for `clipneg info`.
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,8 +15,10 @@ int64_t h5_dataset_len(hid_t fid, const char *dset, int *rank, hsize_t dims[2]) 
     if (d < 0) return -1;
     hid_t sp = H5Dget_space(d);
     int r = H5Sget_simple_extent_ndims(sp);
-    if (r < 0 || r > 2) r = -1;
-    else H5Sget_simple_extent_dims(sp, dims, NULL);
+    if (r < 0 || r > 2)
+        r = -1;
+    else
+        H5Sget_simple_extent_dims(sp, dims, NULL);
     H5Sclose(sp);
     H5Dclose(d);
     if (r < 0) return -1;
@@ -28,13 +31,39 @@ int h5_read_all(hid_t fid, const char *dset, H5Kind k, void *buf, int64_t n) {
     hsize_t dims[2];
     int64_t len = h5_dataset_len(fid, dset, &rank, dims);
     if (len < 0) return cn_fail(CN_E_IO, "dataset %s is missing", dset);
-    if (len != n) return cn_fail(CN_E_IO, "dataset %s has %lld elements, expected %lld", dset, (long long)len, (long long)n);
+    if (len != n)
+        return cn_fail(CN_E_IO, "dataset %s has %lld elements, expected %lld", dset, (long long)len, (long long)n);
     if (n == 0) return CN_OK;
     hid_t d = H5Dopen2(fid, dset, H5P_DEFAULT), t = h5_type(k);
     herr_t e = (d >= 0 && t >= 0) ? H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) : -1;
     if (t >= 0) H5Tclose(t);
     if (d >= 0) H5Dclose(d);
     return e < 0 ? cn_fail(CN_E_IO, "dataset %s cannot be read", dset) : CN_OK;
+}
+
+int h5_status_lines(hid_t fid, int64_t n_img, int64_t n_text, char *img_line, char *txt_line, size_t n) {
+    int8_t *ist = mallocCheck((size_t)n_img + 1), *tst = mallocCheck((size_t)n_text + 1);
+    int8_t *trunc = mallocCheck((size_t)n_text + 1);
+    int rc = h5_read_all(fid, "/images/status", H5K_I8, ist, n_img);
+    if (!rc) rc = h5_read_all(fid, "/texts/status", H5K_I8, tst, n_text);
+    if (!rc) rc = h5_read_all(fid, "/texts/truncated", H5K_I8, trunc, n_text);
+    if (!rc) {
+        int64_t ic[5] = {0}, tc[5] = {0}, n_trunc = 0; // ic by image status; tc[0] pending, tc[s+1] text status s
+        for (int64_t i = 0; i < n_img; i++) ic[ist[i] >= 0 && ist[i] <= 4 ? ist[i] : 0]++;
+        for (int64_t t = 0; t < n_text; t++) {
+            tc[tst[t] >= 0 && tst[t] <= 3 ? tst[t] + 1 : 0]++;
+            n_trunc += trunc[t] == 1;
+        }
+        snprintf(img_line, n, "images: %lld ok, %lld missing file, %lld decode error, %lld refused, %lld pending",
+                 (long long)ic[1], (long long)ic[2], (long long)ic[3], (long long)ic[4], (long long)ic[0]);
+        snprintf(txt_line, n, "texts: %lld ok, %lld no subject, %lld empty caption, %lld no negative, %lld pending; "
+                              "%lld truncated", (long long)tc[1], (long long)tc[2], (long long)tc[3], (long long)tc[4],
+                 (long long)tc[0], (long long)n_trunc);
+    }
+    free(ist);
+    free(tst);
+    free(trunc);
+    return rc;
 }
 
 // Length of a 1-D dataset, or a failure naming it.
@@ -60,13 +89,16 @@ static int inspect_open(const char *path, H5Existing *ex, hid_t fid) {
     if (h5_attr_read_str(fid, "format", &fmt) || strcmp(fmt, "clipneg-eval") != 0 ||
         h5_attr_read_int(fid, "format_version", &ver) || ver != 1) {
         free(fmt);
-        return cn_fail(CN_E_RESUME, "%s is not a clipneg eval output (format/format_version attributes), refusing to touch it", path);
+        return cn_fail(CN_E_RESUME,
+                       "%s is not a clipneg eval output (format/format_version attributes), refusing to touch it",
+                       path);
     }
     free(fmt);
     ex->ok_format = 1;
     if (h5_attr_read_int(fid, "complete", &v)) return cn_fail(CN_E_RESUME, "%s: attribute 'complete' is missing", path);
     ex->complete = v == 1;
-    if (h5_attr_read_str(fid, "job_sha256", &ex->job_sha256) || h5_attr_read_str(fid, "model_sha256", &ex->model_sha256))
+    if (h5_attr_read_str(fid, "job_sha256", &ex->job_sha256) ||
+        h5_attr_read_str(fid, "model_sha256", &ex->model_sha256))
         return cn_fail(CN_E_RESUME, "%s: attribute job_sha256/model_sha256 is missing", path);
     H5Shape *sh = &ex->shape;
     int rc;
@@ -95,7 +127,8 @@ static int inspect_open(const char *path, H5Existing *ex, hid_t fid) {
     int64_t n_sim;
     if ((rc = read_flags(fid, path, "/progress/image_shards", &ex->image_done, &ex->n_image_shards))) return rc;
     if ((rc = read_flags(fid, path, "/progress/sim_shards", &ex->sim_done, &n_sim))) return rc;
-    if (n_sim != ex->n_image_shards) return cn_fail(CN_E_RESUME, "%s: /progress/sim_shards and image_shards differ in length", path);
+    if (n_sim != ex->n_image_shards)
+        return cn_fail(CN_E_RESUME, "%s: /progress/sim_shards and image_shards differ in length", path);
     return CN_OK;
 }
 
@@ -103,7 +136,8 @@ int h5out_inspect(const char *path, H5Existing *ex) {
     memset(ex, 0, sizeof *ex);
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     hid_t fid = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (fid < 0) return cn_fail(CN_E_IO, "%s exists but is not a readable HDF5 file (use --fresh to overwrite it)", path);
+    if (fid < 0)
+        return cn_fail(CN_E_IO, "%s exists but is not a readable HDF5 file (use --fresh to overwrite it)", path);
     int rc = inspect_open(path, ex, fid);
     H5Fclose(fid);
     return rc;

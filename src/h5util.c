@@ -40,14 +40,29 @@ const char *h5ds_path(H5DsId id) { return (id >= 0 && id < DS_COUNT) ? DS_PATHS[
 
 H5Kind h5ds_kind(H5DsId id, const H5Shape *sh) {
     switch (id) {
-    case DS_IMG_ID: case DS_CAP_ID: return H5K_I64;
-    case DS_IMG_FILE: case DS_IMG_ERROR: case DS_CAP_TEXT: case DS_VAR_NAME: case DS_VAR_TEMPLATE:
+    case DS_IMG_ID:
+    case DS_CAP_ID: return H5K_I64;
+    case DS_IMG_FILE:
+    case DS_IMG_ERROR:
+    case DS_CAP_TEXT:
+    case DS_VAR_NAME:
+    case DS_VAR_TEMPLATE:
     case DS_TXT_TEXT: return H5K_STR;
-    case DS_IMG_STATUS: case DS_VAR_POLARITY: case DS_TXT_STATUS: case DS_TXT_TRUNCATED: return H5K_I8;
-    case DS_IMG_FIRST_CAP: case DS_IMG_N_CAP: case DS_CAP_IMAGE: case DS_TXT_N_TOKENS: return H5K_I32;
-    case DS_EMB_IMAGE: case DS_EMB_TEXT: case DS_SIM_PAIRED: return H5K_F32;
+    case DS_IMG_STATUS:
+    case DS_VAR_POLARITY:
+    case DS_TXT_STATUS:
+    case DS_TXT_TRUNCATED: return H5K_I8;
+    case DS_IMG_FIRST_CAP:
+    case DS_IMG_N_CAP:
+    case DS_CAP_IMAGE:
+    case DS_TXT_N_TOKENS: return H5K_I32;
+    case DS_EMB_IMAGE:
+    case DS_EMB_TEXT:
+    case DS_SIM_PAIRED: return H5K_F32;
     case DS_SIM_FULL: return sh && sh->full_f16 ? H5K_F16 : H5K_F32;
-    case DS_PROG_TEXT: case DS_PROG_IMAGE: case DS_PROG_SIM: return H5K_U8;
+    case DS_PROG_TEXT:
+    case DS_PROG_IMAGE:
+    case DS_PROG_SIM: return H5K_U8;
     default: return H5K_U8;
     }
 }
@@ -55,20 +70,42 @@ H5Kind h5ds_kind(H5DsId id, const H5Shape *sh) {
 int h5ds_dims(H5DsId id, const H5Shape *sh, hsize_t dims[2]) {
     dims[0] = dims[1] = 0;
     switch (id) {
-    case DS_IMG_ID: case DS_IMG_FILE: case DS_IMG_STATUS: case DS_IMG_ERROR: case DS_IMG_FIRST_CAP:
+    case DS_IMG_ID:
+    case DS_IMG_FILE:
+    case DS_IMG_STATUS:
+    case DS_IMG_ERROR:
+    case DS_IMG_FIRST_CAP:
     case DS_IMG_N_CAP: dims[0] = (hsize_t)sh->n_img; return 1;
-    case DS_CAP_ID: case DS_CAP_IMAGE: case DS_CAP_TEXT: dims[0] = (hsize_t)sh->n_cap; return 1;
-    case DS_VAR_NAME: case DS_VAR_TEMPLATE: case DS_VAR_POLARITY: dims[0] = (hsize_t)sh->n_var; return 1;
-    case DS_TXT_TEXT: case DS_TXT_STATUS: case DS_TXT_N_TOKENS: case DS_TXT_TRUNCATED:
-        dims[0] = (hsize_t)sh->n_text; return 1;
-    case DS_EMB_IMAGE: dims[0] = (hsize_t)sh->n_img; dims[1] = (hsize_t)sh->dim; return 2;
-    case DS_EMB_TEXT: dims[0] = (hsize_t)sh->n_text; dims[1] = (hsize_t)sh->dim; return 2;
-    case DS_SIM_PAIRED: dims[0] = (hsize_t)sh->n_cap; dims[1] = (hsize_t)sh->n_var; return 2;
+    case DS_CAP_ID:
+    case DS_CAP_IMAGE:
+    case DS_CAP_TEXT: dims[0] = (hsize_t)sh->n_cap; return 1;
+    case DS_VAR_NAME:
+    case DS_VAR_TEMPLATE:
+    case DS_VAR_POLARITY: dims[0] = (hsize_t)sh->n_var; return 1;
+    case DS_TXT_TEXT:
+    case DS_TXT_STATUS:
+    case DS_TXT_N_TOKENS:
+    case DS_TXT_TRUNCATED: dims[0] = (hsize_t)sh->n_text; return 1;
+    case DS_EMB_IMAGE:
+        dims[0] = (hsize_t)sh->n_img;
+        dims[1] = (hsize_t)sh->dim;
+        return 2;
+    case DS_EMB_TEXT:
+        dims[0] = (hsize_t)sh->n_text;
+        dims[1] = (hsize_t)sh->dim;
+        return 2;
+    case DS_SIM_PAIRED:
+        dims[0] = (hsize_t)sh->n_cap;
+        dims[1] = (hsize_t)sh->n_var;
+        return 2;
     case DS_SIM_FULL:
         if (!sh->full_similarity) return 0;
-        dims[0] = (hsize_t)sh->n_img; dims[1] = (hsize_t)sh->n_text; return 2;
+        dims[0] = (hsize_t)sh->n_img;
+        dims[1] = (hsize_t)sh->n_text;
+        return 2;
     case DS_PROG_TEXT: dims[0] = (hsize_t)CN_CEIL_DIV(sh->n_text, sh->text_shard); return 1;
-    case DS_PROG_IMAGE: case DS_PROG_SIM: dims[0] = (hsize_t)CN_CEIL_DIV(sh->n_img, sh->image_shard); return 1;
+    case DS_PROG_IMAGE:
+    case DS_PROG_SIM: dims[0] = (hsize_t)CN_CEIL_DIV(sh->n_img, sh->image_shard); return 1;
     default: return 0;
     }
 }
@@ -141,11 +178,13 @@ float f16_to_f32(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
     uint32_t exp = (h >> 10) & 0x1fu, mant = h & 0x3ffu;
     uint32_t x;
-    if (exp == 0x1f) x = sign | 0x7f800000u | (mant << 13);
+    if (exp == 0x1f)
+        x = sign | 0x7f800000u | (mant << 13);
     else if (exp == 0) {
         float v = ldexpf((float)mant, -24);
         return sign ? -v : v;
-    } else x = sign | ((exp - 15 + 127) << 23) | (mant << 13);
+    } else
+        x = sign | ((exp - 15 + 127) << 23) | (mant << 13);
     float f;
     memcpy(&f, &x, 4);
     return f;
@@ -164,7 +203,8 @@ static int attr_write(hid_t obj, const char *name, hid_t type, const void *value
     hid_t a = -1, sp = -1;
     htri_t exists = H5Aexists(obj, name);
     if (exists < 0) return cn_fail(CN_E_IO, "HDF5: cannot query attribute '%s'", name);
-    if (exists) a = H5Aopen(obj, name, H5P_DEFAULT);
+    if (exists)
+        a = H5Aopen(obj, name, H5P_DEFAULT);
     else {
         sp = H5Screate(H5S_SCALAR);
         a = H5Acreate2(obj, name, type, sp, H5P_DEFAULT, H5P_DEFAULT);
@@ -194,11 +234,13 @@ int h5_attr_read_str(hid_t obj, const char *name, char **out) {
     if (a < 0) return cn_fail(CN_E_IO, "attribute '%s' cannot be opened", name);
     hid_t ft = H5Aget_type(a);
     int rc = CN_OK;
-    if (H5Tget_class(ft) != H5T_STRING) rc = cn_fail(CN_E_IO, "attribute '%s' is not a string", name);
+    if (H5Tget_class(ft) != H5T_STRING)
+        rc = cn_fail(CN_E_IO, "attribute '%s' is not a string", name);
     else if (H5Tis_variable_str(ft) > 0) {
         hid_t t = h5_str_type();
         char *v = NULL;
-        if (H5Aread(a, t, &v) < 0) rc = cn_fail(CN_E_IO, "attribute '%s' cannot be read", name);
+        if (H5Aread(a, t, &v) < 0)
+            rc = cn_fail(CN_E_IO, "attribute '%s' cannot be read", name);
         else {
             *out = strdupCheck(v ? v : "");
             hid_t sp = H5Aget_space(a);
@@ -213,8 +255,10 @@ int h5_attr_read_str(hid_t obj, const char *name, char **out) {
         H5Tset_size(t, n + 1);
         if (H5Aread(a, t, v) < 0) rc = cn_fail(CN_E_IO, "attribute '%s' cannot be read", name);
         H5Tclose(t);
-        if (rc == CN_OK) *out = v;
-        else free(v);
+        if (rc == CN_OK)
+            *out = v;
+        else
+            free(v);
     }
     H5Tclose(ft);
     H5Aclose(a);
@@ -228,8 +272,10 @@ int h5_attr_read_int(hid_t obj, const char *name, int64_t *out) {
     if (a < 0) return cn_fail(CN_E_IO, "attribute '%s' cannot be opened", name);
     hid_t ft = H5Aget_type(a);
     int rc = CN_OK;
-    if (H5Tget_class(ft) != H5T_INTEGER) rc = cn_fail(CN_E_IO, "attribute '%s' is not an integer", name);
-    else if (H5Aread(a, H5T_NATIVE_INT64, out) < 0) rc = cn_fail(CN_E_IO, "attribute '%s' cannot be read", name);
+    if (H5Tget_class(ft) != H5T_INTEGER)
+        rc = cn_fail(CN_E_IO, "attribute '%s' is not an integer", name);
+    else if (H5Aread(a, H5T_NATIVE_INT64, out) < 0)
+        rc = cn_fail(CN_E_IO, "attribute '%s' cannot be read", name);
     H5Tclose(ft);
     H5Aclose(a);
     return rc;

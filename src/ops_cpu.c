@@ -289,6 +289,11 @@ static void im2col(float *col, const float *inp, int IC, int H, int W, int K, in
         for (int ky = 0; ky < K; ky++) {
             for (int kx = 0; kx < K; kx++) {
                 float *row = col + (((size_t)ic * K + ky) * K + kx) * Ho * Wo;
+                // Output columns whose input x = ox*S - P + kx falls inside [0, W): [ox0, ox1).
+                int ox0 = kx >= P ? 0 : (P - kx + S - 1) / S;
+                int ox1 = W - 1 + P - kx < 0 ? 0 : (W - 1 + P - kx) / S + 1;
+                if (ox1 > Wo) ox1 = Wo;
+                if (ox1 < ox0) ox1 = ox0;
                 for (int oy = 0; oy < Ho; oy++) {
                     int y = oy * S - P + ky;
                     float *dst = row + (size_t)oy * Wo;
@@ -296,11 +301,14 @@ static void im2col(float *col, const float *inp, int IC, int H, int W, int K, in
                         memset(dst, 0, (size_t)Wo * sizeof(float));
                         continue;
                     }
-                    const float *src = plane + (size_t)y * W;
-                    for (int ox = 0; ox < Wo; ox++) {
-                        int x = ox * S - P + kx;
-                        dst[ox] = (x >= 0 && x < W) ? src[x] : 0.0f;
+                    const float *src = plane + (size_t)y * W - P + kx; // src[ox*S] = inp[y, ox*S - P + kx]
+                    for (int ox = 0; ox < ox0; ox++) dst[ox] = 0.0f;
+                    if (S == 1) {
+                        memcpy(dst + ox0, src + ox0, (size_t)(ox1 - ox0) * sizeof(float));
+                    } else {
+                        for (int ox = ox0; ox < ox1; ox++) dst[ox] = src[(size_t)ox * S];
                     }
+                    for (int ox = ox1; ox < Wo; ox++) dst[ox] = 0.0f;
                 }
             }
         }

@@ -11,6 +11,13 @@
 #include "clipneg/common.h"
 #include "clipneg/reduce.h"
 
+// H5Dvlen_reclaim was renamed H5Treclaim in HDF5 1.12 (the old name needs deprecated symbols).
+#if H5_VERSION_GE(1, 12, 0)
+#define VLEN_RECLAIM H5Treclaim
+#else
+#define VLEN_RECLAIM H5Dvlen_reclaim
+#endif
+
 static const char *g_path = "";  // file name for messages (the last file opened)
 
 int rio_open(const char *path, int writable, hid_t *file) {
@@ -116,7 +123,7 @@ int rio_read_strings(hid_t file, const char *path, char ***out, int64_t *n) {
         if (e >= 0) {
             for (int64_t i = 0; i < dims[0]; i++) s[i] = strdupCheck(raw[i] ? raw[i] : "");
             hid_t sp = H5Dget_space(d);
-            H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, raw);
+            VLEN_RECLAIM(mt, sp, H5P_DEFAULT, raw);
             H5Sclose(sp);
         }
         free(raw);
@@ -176,7 +183,7 @@ int rio_attr_string(hid_t file, const char *obj, const char *name, char **out) {
         } else {
             *out = strdupCheck(raw ? raw : "");
             hid_t sp = H5Aget_space(a);
-            H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, &raw);
+            VLEN_RECLAIM(mt, sp, H5P_DEFAULT, &raw);
             H5Sclose(sp);
         }
         H5Tclose(mt);

@@ -19,9 +19,9 @@ struct ThreadPool {
     int n_threads;
     pthread_mutex_t mu;
     pthread_cond_t work, idle;
-    Task *queue;       // ring buffer
+    Task *queue; // ring buffer
     int cap, head, count;
-    int running;       // tasks taken by workers and not finished yet
+    int running; // tasks taken by workers and not finished yet
     int stop;
 };
 

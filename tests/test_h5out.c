@@ -17,22 +17,52 @@
 #include "clipneg/plan.h"
 
 static int fails = 0;
-#define EXPECT(cond, ...) do { if (!(cond)) { fprintf(stderr, "[r%d] FAIL %s:%d: ", cn_rank(), __FILE__, __LINE__); \
-    fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); fails++; } } while (0)
-#define OK(call) do { int rc_ = (call); if (rc_) { fprintf(stderr, "[r%d] FAIL %s:%d: %s -> %d: %s\n", cn_rank(), \
-    __FILE__, __LINE__, #call, rc_, cn_last_error()); MPI_Abort(MPI_COMM_WORLD, 1); } } while (0)
+#define EXPECT(cond, ...) \
+    do { \
+        if (!(cond)) { \
+            fprintf(stderr, "[r%d] FAIL %s:%d: ", cn_rank(), __FILE__, __LINE__); \
+            fprintf(stderr, __VA_ARGS__); \
+            fputc('\n', stderr); \
+            fails++; \
+        } \
+    } while (0)
+#define OK(call) \
+    do { \
+        int rc_ = (call); \
+        if (rc_) { \
+            fprintf(stderr, "[r%d] FAIL %s:%d: %s -> %d: %s\n", cn_rank(), __FILE__, __LINE__, #call, rc_, \
+                    cn_last_error()); \
+            MPI_Abort(MPI_COMM_WORLD, 1); \
+        } \
+    } while (0)
 
 static float emb_value(int64_t row, int64_t k) { return (float)(row * 100 + k) * 0.25f; }
 
 static void run_case(const char *path, int store_embeddings) {
     int rank = cn_rank(), P = cn_nranks();
-    H5Shape sh = {.n_img = 5, .n_cap = 7, .n_var = 3, .n_text = 21, .dim = 4, .text_shard = 4, .image_shard = 2,
-                  .store_embeddings = store_embeddings, .full_similarity = 1, .full_f16 = 1};
+    H5Shape sh = {.n_img = 5,
+                  .n_cap = 7,
+                  .n_var = 3,
+                  .n_text = 21,
+                  .dim = 4,
+                  .text_shard = 4,
+                  .image_shard = 2,
+                  .store_embeddings = store_embeddings,
+                  .full_similarity = 1,
+                  .full_f16 = 1};
     if (rank == 0) {
         H5Creating c;
-        H5Provenance pv = {.job_text = "[run]\nseed = 1\n", .job_sha256 = "abc", .variants_text = "[base]\n",
-                           .model_path = "m", .model_arch = "ViT-test", .model_sha256 = "m=1", .random_weights = 1,
-                           .backend = "cpu", .precision = "fp32", .ranks = P, .start_time = "2026-01-01T00:00:00Z"};
+        H5Provenance pv = {.job_text = "[run]\nseed = 1\n",
+                           .job_sha256 = "abc",
+                           .variants_text = "[base]\n",
+                           .model_path = "m",
+                           .model_arch = "ViT-test",
+                           .model_sha256 = "m=1",
+                           .random_weights = 1,
+                           .backend = "cpu",
+                           .precision = "fp32",
+                           .ranks = P,
+                           .start_time = "2026-01-01T00:00:00Z"};
         OK(h5out_create_begin(&c, path, &sh, &pv));
         EXPECT(access(path, F_OK) != 0, "the final path must not exist before commit");
         const char *names[5] = {"a.jpg", "b.jpg", "caf\xc3\xa9.jpg", "d.jpg", "e.jpg"};
@@ -70,7 +100,8 @@ static void run_case(const char *path, int store_embeddings) {
             int64_t t1 = CN_MIN(t0 + 8, sh.n_text);
             uint16_t blk[2 * 8];
             for (int64_t i = b; i < e; i++)
-                for (int64_t t = t0; t < t1; t++) blk[(i - b) * (t1 - t0) + (t - t0)] = f32_to_f16((float)(i - t) / 16.0f);
+                for (int64_t t = t0; t < t1; t++)
+                    blk[(i - b) * (t1 - t0) + (t - t0)] = f32_to_f16((float)(i - t) / 16.0f);
             OK(h5out_write_block(&o, DS_SIM_FULL, b, e - b, t0, t1 - t0, blk));
         }
         int8_t st[2] = {1, 1};
@@ -100,8 +131,9 @@ static void run_case(const char *path, int store_embeddings) {
         EXPECT(ex.complete == 1, "complete");
         EXPECT(!strcmp(ex.job_sha256, "abc") && !strcmp(ex.model_sha256, "m=1"), "hashes");
         EXPECT(ex.shape.n_img == 5 && ex.shape.n_cap == 7 && ex.shape.n_var == 3 && ex.shape.n_text == 21 &&
-               ex.shape.dim == 4 && ex.shape.text_shard == 4 && ex.shape.image_shard == 2 &&
-               ex.shape.store_embeddings == store_embeddings && ex.has_full && ex.shape.full_f16, "shape");
+                   ex.shape.dim == 4 && ex.shape.text_shard == 4 && ex.shape.image_shard == 2 &&
+                   ex.shape.store_embeddings == store_embeddings && ex.has_full && ex.shape.full_f16,
+               "shape");
         EXPECT(ex.n_text_shards == 6 && ex.n_image_shards == 3, "shard counts");
         for (int i = 0; i < ex.n_text_shards; i++) EXPECT(ex.text_done[i] == 1, "text shard %d done", i);
         for (int i = 0; i < ex.n_image_shards; i++) EXPECT(ex.image_done[i] && ex.sim_done[i], "image shard %d", i);
@@ -154,11 +186,18 @@ int main(int argc, char **argv) {
     // an unwritable place fails with a message naming it
     if (rank == 0) {
         H5Creating c;
-        H5Shape sh = {.n_img = 1, .n_cap = 1, .n_var = 1, .n_text = 1, .dim = 2, .text_shard = 1, .image_shard = 1,
+        H5Shape sh = {.n_img = 1,
+                      .n_cap = 1,
+                      .n_var = 1,
+                      .n_text = 1,
+                      .dim = 2,
+                      .text_shard = 1,
+                      .image_shard = 1,
                       .store_embeddings = 1};
         H5Provenance pv = {0};
         int rc = h5out_create_begin(&c, "/nonexistent-dir/x.h5", &sh, &pv);
-        EXPECT(rc == CN_E_IO && strstr(cn_last_error(), "/nonexistent-dir/x.h5"), "unwritable: %d '%s'", rc, cn_last_error());
+        EXPECT(rc == CN_E_IO && strstr(cn_last_error(), "/nonexistent-dir/x.h5"), "unwritable: %d '%s'", rc,
+               cn_last_error());
         h5out_create_abort(&c);
     }
     int all = 0;

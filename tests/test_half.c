@@ -14,7 +14,10 @@ int main(void) {
     char path[4096];
     snprintf(path, sizeof path, "%s/tests/fixtures/f16_vectors.txt", src ? src : ".");
     FILE *fp = fopen(path, "r");
-    if (!fp) { fprintf(stderr, "FAIL: cannot open %s\n", path); return 1; }
+    if (!fp) {
+        fprintf(stderr, "FAIL: cannot open %s\n", path);
+        return 1;
+    }
     unsigned fbits, hbits;
     int n = 0, fails = 0;
     while (fscanf(fp, "%x %x", &fbits, &hbits) == 2) {
@@ -46,7 +49,10 @@ int main(void) {
         }
         H5Tclose(t);
     }
-    if (n < 500) { fprintf(stderr, "FAIL: only %d vectors read\n", n); return 1; }
+    if (n < 500) {
+        fprintf(stderr, "FAIL: only %d vectors read\n", n);
+        return 1;
+    }
     printf("half: %d numpy vectors, 65536 roundtrips, %d failures\n", n, fails);
     return fails ? 1 : 0;
 }

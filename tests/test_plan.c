@@ -8,8 +8,15 @@
 #include "clipneg/plan.h"
 
 static int fails = 0;
-#define EXPECT(cond, ...) do { if (!(cond)) { fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-    fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); fails++; } } while (0)
+#define EXPECT(cond, ...) \
+    do { \
+        if (!(cond)) { \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
+            fprintf(stderr, __VA_ARGS__); \
+            fputc('\n', stderr); \
+            fails++; \
+        } \
+    } while (0)
 
 static void check_cover(int64_t n_items, int64_t shard, int P) {
     ShardPlan p;
@@ -35,7 +42,8 @@ static void check_cover(int64_t n_items, int64_t shard, int P) {
         EXPECT(round_rows == plan_round_rows(&p, r), "round rows");
     }
     for (int64_t i = 0; i < n_items; i++) EXPECT(row_seen[i] == 1, "row %lld seen %d times", (long long)i, row_seen[i]);
-    for (int64_t s = 0; s < p.n_shards; s++) EXPECT(shard_seen[s] == 1, "shard %lld taken %d times", (long long)s, shard_seen[s]);
+    for (int64_t s = 0; s < p.n_shards; s++)
+        EXPECT(shard_seen[s] == 1, "shard %lld taken %d times", (long long)s, shard_seen[s]);
     EXPECT(plan_shard(&p, p.n_rounds, 0) == -1, "no shard past the last round");
     free(row_seen);
     free(shard_seen);
@@ -65,7 +73,8 @@ int main(void) {
             for (int k = 0; k < P; k++) {
                 int64_t b, e;
                 plan_split(5, 5 + n, P, k, &b, &e);
-                EXPECT(b == prev_e && e >= b, "split %lld/%d part %d: [%lld,%lld)", (long long)n, P, k, (long long)b, (long long)e);
+                EXPECT(b == prev_e && e >= b, "split %lld/%d part %d: [%lld,%lld)", (long long)n, P, k, (long long)b,
+                       (long long)e);
                 prev_e = e;
                 mn = CN_MIN(mn, e - b);
                 mx = CN_MAX(mx, e - b);

@@ -13,9 +13,12 @@
 static uint8_t *make(const char *pattern, size_t n) {
     uint8_t *b = mallocCheck(n + 1);
     for (size_t i = 0; i < n; i++) {
-        if (!strcmp(pattern, "a")) b[i] = 'a';
-        else if (!strcmp(pattern, "abc")) b[i] = (uint8_t)"abc"[i % 3];
-        else b[i] = (uint8_t)((i * 7 + 3) % 256);
+        if (!strcmp(pattern, "a"))
+            b[i] = 'a';
+        else if (!strcmp(pattern, "abc"))
+            b[i] = (uint8_t) "abc"[i % 3];
+        else
+            b[i] = (uint8_t)((i * 7 + 3) % 256);
     }
     return b;
 }
@@ -25,7 +28,10 @@ int main(void) {
     char path[4096];
     snprintf(path, sizeof path, "%s/tests/fixtures/sha256_vectors.txt", src ? src : ".");
     FILE *fp = fopen(path, "r");
-    if (!fp) { fprintf(stderr, "FAIL: cannot open %s\n", path); return 1; }
+    if (!fp) {
+        fprintf(stderr, "FAIL: cannot open %s\n", path);
+        return 1;
+    }
     int fails = 0, n_cases = 0;
     size_t n;
     char pattern[16], want[80];
@@ -49,9 +55,15 @@ int main(void) {
         sha256_hex(d, got_stream);
         char tmp[] = "/tmp/clipneg_sha256_XXXXXX";
         int fd = mkstemp(tmp);
-        if (fd < 0 || write(fd, b, n) != (ssize_t)n) { fprintf(stderr, "FAIL: temp file\n"); return 1; }
+        if (fd < 0 || write(fd, b, n) != (ssize_t)n) {
+            fprintf(stderr, "FAIL: temp file\n");
+            return 1;
+        }
         close(fd);
-        if (sha256_file_hex(tmp, got_file) != CN_OK) { fprintf(stderr, "FAIL: %s\n", cn_last_error()); return 1; }
+        if (sha256_file_hex(tmp, got_file) != CN_OK) {
+            fprintf(stderr, "FAIL: %s\n", cn_last_error());
+            return 1;
+        }
         unlink(tmp);
         int ok = !strcmp(got, want) && !strcmp(got_stream, want) && !strcmp(got_file, want);
         printf("%s %8zu %-5s %s\n", ok ? "ok  " : "FAIL", n, pattern, got);
@@ -62,7 +74,10 @@ int main(void) {
         free(b);
     }
     fclose(fp);
-    if (n_cases < 10) { fprintf(stderr, "FAIL: only %d vectors read from %s\n", n_cases, path); return 1; }
+    if (n_cases < 10) {
+        fprintf(stderr, "FAIL: only %d vectors read from %s\n", n_cases, path);
+        return 1;
+    }
     // a missing file is an error with a message, not a crash
     char hex[65];
     if (sha256_file_hex("/nonexistent/clipneg.bin", hex) != CN_E_IO || !strstr(cn_last_error(), "/nonexistent")) {

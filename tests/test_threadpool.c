@@ -13,8 +13,8 @@
 
 typedef struct {
     int index;
-    int runs;             // how often the task ran
-    pthread_t thread;     // where it ran
+    int runs;         // how often the task ran
+    pthread_t thread; // where it ran
     atomic_int *finished;
 } Job;
 
@@ -40,7 +40,8 @@ static int check(int n_threads, int n_tasks) {
         }
         threadpool_wait(p);
         if (atomic_load(&finished) != n_tasks) {
-            fprintf(stderr, "FAIL: %d threads: wait returned after %d of %d tasks\n", n_threads, atomic_load(&finished), n_tasks);
+            fprintf(stderr, "FAIL: %d threads: wait returned after %d of %d tasks\n", n_threads, atomic_load(&finished),
+                    n_tasks);
             fails++;
         }
         int on_caller = 0;
@@ -51,10 +52,19 @@ static int check(int n_threads, int n_tasks) {
             }
             on_caller += pthread_equal(jobs[i].thread, pthread_self()) != 0;
         }
-        if (n_threads > 0 && on_caller) { fprintf(stderr, "FAIL: %d tasks ran on the caller\n", on_caller); fails++; }
-        if (n_threads == 0 && on_caller != n_tasks) { fprintf(stderr, "FAIL: inline pool ran off the caller\n"); fails++; }
+        if (n_threads > 0 && on_caller) {
+            fprintf(stderr, "FAIL: %d tasks ran on the caller\n", on_caller);
+            fails++;
+        }
+        if (n_threads == 0 && on_caller != n_tasks) {
+            fprintf(stderr, "FAIL: inline pool ran off the caller\n");
+            fails++;
+        }
     }
-    if (threadpool_size(p) != n_threads) { fprintf(stderr, "FAIL: size\n"); fails++; }
+    if (threadpool_size(p) != n_threads) {
+        fprintf(stderr, "FAIL: size\n");
+        fails++;
+    }
     threadpool_destroy(p);
     free(jobs);
     printf("threadpool %d threads x %d tasks: %s\n", n_threads, n_tasks, fails ? "FAILED" : "ok");

@@ -10,7 +10,8 @@
 
 typedef enum { BACKEND_AUTO = 0, BACKEND_CPU = 1, BACKEND_CUDA = 2 } BackendKind;
 typedef enum { PREC_FP32 = 0, PREC_TF32 = 1, PREC_FP16 = 2, PREC_BF16 = 3 } Precision;
-typedef enum { DATASET_COCO = 0, DATASET_JSONL = 1 } DatasetKind;
+// DATASET_ITEMS: a manifest of choice/region items (docs/items.md, include/clipneg/items.h).
+typedef enum { DATASET_COCO = 0, DATASET_JSONL = 1, DATASET_ITEMS = 2 } DatasetKind;
 
 typedef struct {
     char *job_path;         // as given
@@ -25,8 +26,9 @@ typedef struct {
     char *instances_json;   // coco: instances_*.json (optional; needed by {swap}/{other})
     char *images_dir;       // folder the image file names are relative to (required for coco;
                             // jsonl: NULL = the manifest's folder)
-    char *manifest;         // jsonl: manifest path (required for jsonl)
+    char *manifest;         // jsonl/items: manifest path (required for both)
     int max_images;         // 0 = all (first N images by id: quick trials)
+    double crop_expand;     // items: region boxes grow by this factor about their centre (default 1.0)
     // [variants]
     char *variants_file;    // required
     char *base_variant;     // positive base for flips/accuracy (job_load fills in the first positive

@@ -25,9 +25,9 @@
 
 typedef struct {
     const char *job_path;
-    const char *output;               // --output (NULL: the job's [output] path)
-    const char *const *overrides;     // --set section.key=value, NULL-terminated (may be NULL)
-    int fresh;                        // --fresh: overwrite an existing output instead of resuming
+    const char *output;           // --output (NULL: the job's [output] path)
+    const char *const *overrides; // --set section.key=value, NULL-terminated (may be NULL)
+    int fresh;                    // --fresh: overwrite an existing output instead of resuming
 } EvalOptions;
 
 // Run the whole evaluation (collective over MPI_COMM_WORLD). Returns a process exit code:
@@ -54,19 +54,19 @@ typedef struct {
     ClipModel model;
     Backend *be;
     int have_job, have_ds, have_vs, have_model;
-    int threads;                 // compute threads of this rank
-    int random_weights;          // the model is a random test model (numbers mean nothing)
-    char *job_text_full;         // job text + the --set overrides as comments
+    int threads;         // compute threads of this rank
+    int random_weights;  // the model is a random test model (numbers mean nothing)
+    char *job_text_full; // job text + the --set overrides as comments
     char *variants_text;
     char job_sha256[65];
-    char *model_sha256;          // "file=hash" lines
+    char *model_sha256; // "file=hash" lines
     char out_path[4096];
     H5Shape shape;
     H5Out out;
     int out_open;
     ShardPlan text_plan, image_plan;
     uint8_t *text_done, *image_done, *sim_done; // progress flags, identical on every rank
-    int64_t rounds_run;          // rounds executed by this run (all phases; test hooks count these)
+    int64_t rounds_run;                         // rounds executed by this run (all phases; test hooks count these)
     int64_t test_kill_after, test_signal_after; // CLIPNEG_TEST_* hooks, -1 = off
     int test_round_delay_ms;
     Progress prog;

@@ -23,13 +23,29 @@
 
 // Every dataset of the schema, by id (table in h5util.c).
 typedef enum {
-    DS_IMG_ID, DS_IMG_FILE, DS_IMG_STATUS, DS_IMG_ERROR, DS_IMG_FIRST_CAP, DS_IMG_N_CAP,
-    DS_CAP_ID, DS_CAP_IMAGE, DS_CAP_TEXT,
-    DS_VAR_NAME, DS_VAR_TEMPLATE, DS_VAR_POLARITY,
-    DS_TXT_TEXT, DS_TXT_STATUS, DS_TXT_N_TOKENS, DS_TXT_TRUNCATED,
-    DS_EMB_IMAGE, DS_EMB_TEXT,
-    DS_SIM_PAIRED, DS_SIM_FULL,
-    DS_PROG_TEXT, DS_PROG_IMAGE, DS_PROG_SIM,
+    DS_IMG_ID,
+    DS_IMG_FILE,
+    DS_IMG_STATUS,
+    DS_IMG_ERROR,
+    DS_IMG_FIRST_CAP,
+    DS_IMG_N_CAP,
+    DS_CAP_ID,
+    DS_CAP_IMAGE,
+    DS_CAP_TEXT,
+    DS_VAR_NAME,
+    DS_VAR_TEMPLATE,
+    DS_VAR_POLARITY,
+    DS_TXT_TEXT,
+    DS_TXT_STATUS,
+    DS_TXT_N_TOKENS,
+    DS_TXT_TRUNCATED,
+    DS_EMB_IMAGE,
+    DS_EMB_TEXT,
+    DS_SIM_PAIRED,
+    DS_SIM_FULL,
+    DS_PROG_TEXT,
+    DS_PROG_IMAGE,
+    DS_PROG_SIM,
     DS_COUNT
 } H5DsId;
 
@@ -49,15 +65,15 @@ typedef struct {
 typedef struct {
     const char *job_text, *job_sha256, *variants_text;
     const char *model_path, *model_arch, *model_sha256;
-    const char *base_variant;    // the job's base variant (reduce's default for flips/accuracy)
+    const char *base_variant; // the job's base variant (reduce's default for flips/accuracy)
     int random_weights;
     const char *backend, *precision;
-    int ranks, threads;          // MPI ranks, compute threads per rank
+    int ranks, threads; // MPI ranks, compute threads per rank
     const char *start_time;
 } H5Provenance;
 
 // ---- schema helpers (h5util.c) -------------------------------------------------------------------
-const char *h5ds_path(H5DsId id);          // "/images/status", ...
+const char *h5ds_path(H5DsId id); // "/images/status", ...
 H5Kind h5ds_kind(H5DsId id, const H5Shape *sh);
 // Dataset dims for this shape (rank 1 or 2); returns the rank, 0 when the dataset is absent.
 int h5ds_dims(H5DsId id, const H5Shape *sh, hsize_t dims[2]);
@@ -65,8 +81,8 @@ int h5ds_dims(H5DsId id, const H5Shape *sh, hsize_t dims[2]);
 int h5ds_in_emb_file(H5DsId id);
 // The HDF5 type of a kind (memory type == file type; caller closes it).
 hid_t h5_type(H5Kind k);
-hid_t h5_half_type(void);   // IEEE binary16, little-endian (h5py reads it as numpy float16)
-hid_t h5_str_type(void);    // variable-length UTF-8 string
+hid_t h5_half_type(void);     // IEEE binary16, little-endian (h5py reads it as numpy float16)
+hid_t h5_str_type(void);      // variable-length UTF-8 string
 uint16_t f32_to_f16(float f); // round to nearest even; NaN stays NaN, overflow -> inf
 float f16_to_f32(uint16_t h);
 void utc_now_iso(char buf[32]); // "2026-11-22T06:11:29Z"
@@ -80,7 +96,7 @@ int h5_attr_read_int(hid_t obj, const char *name, int64_t *out);
 
 // ---- creation (rank 0 only, serial) --------------------------------------------------------------
 typedef struct {
-    hid_t fid, emb_fid;        // main file and embeddings file (== fid when store_embeddings)
+    hid_t fid, emb_fid; // main file and embeddings file (== fid when store_embeddings)
     char tmp_path[4200], path[4096];
     char emb_tmp_path[4300], emb_path[4200];
     H5Shape shape;
@@ -104,9 +120,9 @@ typedef struct {
     char path[4096], emb_path[4200];
     H5Shape shape;
     hid_t fid, emb_fid;
-    hid_t dset[DS_COUNT];      // -1 when absent
-    hid_t dxpl;                // collective transfer
-    int check_collective;      // CLIPNEG_H5_CHECK_COLLECTIVE=1: fail when HDF5 did not do collective I/O
+    hid_t dset[DS_COUNT]; // -1 when absent
+    hid_t dxpl;           // collective transfer
+    int check_collective; // CLIPNEG_H5_CHECK_COLLECTIVE=1: fail when HDF5 did not do collective I/O
 } H5Out;
 
 // Collective open of an existing file (created by h5out_create_*). CN_OK or CN_E_IO (message set).
@@ -118,8 +134,8 @@ int h5out_read_rows(H5Out *o, H5DsId id, int64_t row0, int64_t n, void *buf);
 int h5out_write_block(H5Out *o, H5DsId id, int64_t row0, int64_t nr, int64_t col0, int64_t nc, const void *buf);
 // Collective: set progress flag `shard` (-1: none from this rank) of a /progress dataset.
 int h5out_mark_done(H5Out *o, H5DsId id, int64_t shard);
-int h5out_flush(H5Out *o);  // collective H5Fflush of both files
-int h5out_close(H5Out *o);  // collective
+int h5out_flush(H5Out *o); // collective H5Fflush of both files
+int h5out_close(H5Out *o); // collective
 // Collective: rank 0 writes strings (rows[i] <- strs[i], i < n; other ranks pass n = 0) in a serial
 // section: the parallel handles are closed, rank 0 writes with the sec2 driver, all reopen.
 // Used for the few strings only known mid-run (image errors).
@@ -128,13 +144,18 @@ int h5out_write_strings_serial(H5Out *o, H5DsId id, const int64_t *rows, const c
 // `backend`, `precision`) and finally `complete` = 1; the scratch embeddings file is removed.
 int h5out_finish(H5Out *o, int ranks, int threads, const char *backend, const char *precision);
 
+// 1 once an HDF5 call of the writer failed in this process. HDF5 1.10 cannot close a file whose
+// write failed (it crashes, also at exit and in its MPI_Finalize hook), so from then on handles are
+// abandoned, and the process must end with _exit (cmd_eval.c does).
+int h5out_broken(void);
+
 // ---- reading an existing file (serial; resume check and `clipneg info`) -------------------------
 typedef struct {
-    int ok_format;             // format == "clipneg-eval", format_version == 1
+    int ok_format; // format == "clipneg-eval", format_version == 1
     int complete;
     char *job_sha256, *model_sha256;
-    H5Shape shape;             // as found in the file
-    int has_full;              // /similarity/full present (its dtype in shape.full_f16)
+    H5Shape shape;                              // as found in the file
+    int has_full;                               // /similarity/full present (its dtype in shape.full_f16)
     uint8_t *text_done, *image_done, *sim_done; // [n_shards] progress flags (malloc'ed)
     int64_t n_text_shards, n_image_shards;
 } H5Existing;
@@ -144,6 +165,11 @@ int h5out_inspect(const char *path, H5Existing *ex);
 void h5out_existing_free(H5Existing *ex);
 // Read a whole 1-D numeric dataset of a serial handle into buf (n elements of kind k).
 int h5_read_all(hid_t fid, const char *dset, H5Kind k, void *buf, int64_t n);
+// What failed, in numbers, from /images/status and /texts/{status,truncated} of a serial handle:
+// "images: 7 ok, 1 missing file, 2 decode error, 1 refused, 0 pending" and
+// "texts: 60 ok, 24 no subject, 14 empty caption, 0 no negative, 0 pending; 5 truncated"
+// (the wording `clipneg info` and the end of `clipneg eval` share). CN_OK or CN_E_IO.
+int h5_status_lines(hid_t fid, int64_t n_img, int64_t n_text, char *img_line, char *txt_line, size_t n);
 // Element count of a dataset (product of dims), -1 when absent.
 int64_t h5_dataset_len(hid_t fid, const char *dset, int *rank, hsize_t dims[2]);
 

@@ -10,9 +10,9 @@
 
 typedef struct {
     uint32_t state[8];
-    uint64_t n_bytes;     // total message length so far
-    uint8_t block[64];    // pending partial block
-    size_t n_block;       // bytes in `block`
+    uint64_t n_bytes;  // total message length so far
+    uint8_t block[64]; // pending partial block
+    size_t n_block;    // bytes in `block`
 } Sha256;
 
 void sha256_init(Sha256 *s);

@@ -1,13 +1,22 @@
-// fuzz_jsonl.c — the JSONL manifest reader on arbitrary bytes.
+// fuzz_jsonl.c — the JSONL manifest reader on arbitrary bytes, then the dataset oracle
+// (fuzz_dataset.h) and every variant rendered over it ({negative} included).
 #include <stdint.h>
 
 #include "clipneg/common.h"
 #include "clipneg/dataset.h"
+#include "fuzz_dataset.h"
 #include "fuzz_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const char *path = fuzz_write_temp("manifest.jsonl", data, size);
     Dataset ds;
-    if (dataset_load_jsonl(&ds, path, "/nonexistent", 0) == CN_OK) dataset_free(&ds);
+    int rc = dataset_load_jsonl(&ds, path, "/nonexistent", 0);
+    if (rc == CN_OK) {
+        fuzz_check_dataset(&ds);
+        fuzz_render_all(&ds);
+        dataset_free(&ds);
+    } else if (rc != CN_E_DATA || !cn_last_error()[0]) {
+        abort(); // bad data is CN_E_DATA with a message, nothing else
+    }
     return 0;
 }

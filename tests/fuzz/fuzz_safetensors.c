@@ -1,7 +1,11 @@
-// fuzz_safetensors.c — the safetensors header parser, the fp16/bf16 conversion, and the model loader
-// (name mapping, architecture inference, shape checks) on arbitrary bytes.
+// fuzz_safetensors.c — the safetensors header parser, the fp16/bf16/int conversions, and the model
+// loader (name mapping for the open_clip and HF layouts, architecture inference, shape checks,
+// BatchNorm folding) on arbitrary bytes. Seeds: micro CLIPs in every layout and dtype
+// (tests/fuzz/make_corpus.py), 8 wide with 2 heads: no config travels with a single file, so the
+// heads are given as load options, as a user would with inspect-model --vision-heads/--text-heads.
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "clipneg/common.h"
 #include "clipneg/model.h"
@@ -10,21 +14,34 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     SafeTensors st;
-    if (safetensors_parse(&st, data, size, "fuzz.safetensors") == CN_OK) {
-        for (int i = 0; i < st.n; i++) {
-            const StTensor *t = &st.tensors[i];
-            if (t->dtype != ST_OTHER && t->numel > 0 && t->numel < (1 << 20)) {
-                float *buf = mallocCheck((size_t)t->numel * sizeof(float));
-                safetensors_to_f32(t, buf);
-                free(buf);
-            }
+    if (safetensors_parse(&st, data, size, "fuzz.safetensors") != CN_OK) return 0;
+    for (int i = 0; i < st.n; i++) {
+        const StTensor *t = &st.tensors[i];
+        // the lookup must find every tensor the parser listed (sorted, names unique)
+        if (safetensors_find(&st, t->name) != t) abort();
+        if (t->numel <= 0 || t->numel >= (1 << 20)) continue;
+        if (t->dtype != ST_OTHER) {
+            float *buf = mallocCheck((size_t)t->numel * sizeof(float));
+            if (safetensors_to_f32(t, buf) != CN_OK) abort(); // F32/F16/BF16 always convert
+            free(buf);
+        } else {
+            int32_t *buf = mallocCheck((size_t)t->numel * sizeof(int32_t));
+            (void)safetensors_to_i32(t, buf); // I32/I64 convert, others are refused: either is fine
+            free(buf);
         }
-        safetensors_close(&st);
-        // Only structurally valid files reach the loader's name/shape logic.
-        const char *path = fuzz_write_temp("model.safetensors", data, size);
-        ClipModel m;
-        ClipLoadOptions opt = {.force_quick_gelu = -1};
-        if (clip_model_load(&m, path, &opt) == CN_OK) clip_model_free(&m);
+    }
+    for (int i = 0; i < st.n_meta; i++)
+        if (safetensors_metadata(&st, st.meta_keys[i]) == NULL) abort();
+    safetensors_close(&st);
+    // Only structurally valid files reach the loader's name/shape logic.
+    const char *path = fuzz_write_temp("model.safetensors", data, size);
+    ClipModel m;
+    ClipLoadOptions opt = CLIP_LOAD_OPTIONS_DEFAULT;
+    opt.vision_heads = 2;
+    opt.text_heads = 2;
+    if (clip_model_load(&m, path, &opt) == CN_OK) {
+        if (m.n_params == 0 || !m.memory) abort();
+        clip_model_free(&m);
     }
     return 0;
 }

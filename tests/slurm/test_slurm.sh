@@ -20,6 +20,7 @@ done
 source "$ROOT/tests/slurm/cluster.sh"
 
 W=$(mktemp -d /tmp/clipneg-slurm.XXXXXX)
+chmod 755 "$W"   # munged insists that every folder above its socket is world-executable
 trap 'cluster_down; rm -rf "$W"' EXIT
 trap 'exit 130' INT TERM
 cluster_up "$W/cluster"
@@ -55,14 +56,14 @@ ls "$W/results"/*stats.json >/dev/null || ls "$W/results"/*.json >/dev/null \
 
 # ---- 2. preemption: USR1 to the batch shell -> checkpoint -> self-requeue -> resume ------------------
 OUT2="$W/results/demo-preempted.h5"
-jid=$(CLIPNEG_TEST_ROUND_DELAY_MS=400 sbatch --parsable --export=ALL --gpus-per-node=0 --ntasks-per-node=2 \
+jid=$(CLIPNEG_TEST_ROUND_DELAY_MS=400 CLIPNEG_PROGRESS_INTERVAL=0.2 sbatch --parsable --export=ALL --gpus-per-node=0 --ntasks-per-node=2 \
       --cpus-per-task=1 -J clipneg-preempt -o "$W/results/logs/preempt-%j.out" \
       slurm/eval.sbatch jobs/demo.ini --output "$OUT2" --set run.backend=cpu)
 jid=${jid%%;*}
 LOG="$W/results/logs/preempt-$jid.out"
-# wait until the evaluator reports finished rounds, then deliver the end-of-time warning
-for _ in $(seq 600); do grep -q "round" "$LOG" 2>/dev/null && break; sleep 0.2; done
-grep -q "round" "$LOG" || { echo "FAIL: no progress in $LOG"; cat "$LOG"; exit 1; }
+# wait until the evaluator reports progress (finished rounds), then deliver the end-of-time warning
+for _ in $(seq 600); do grep -q "items/s" "$LOG" 2>/dev/null && break; sleep 0.2; done
+grep -q "items/s" "$LOG" || { echo "FAIL: no progress in $LOG"; cat "$LOG"; exit 1; }
 sleep 1
 scancel --batch --signal=USR1 "$jid"
 cluster_ts "sent USR1 to job $jid"
@@ -74,6 +75,9 @@ for _ in $(seq 600); do
 done
 [ "$(job_state "$jid")" = PENDING ] || { echo "FAIL: job not requeued"; scontrol show job "$jid"; cat "$LOG"; exit 1; }
 grep -q "checkpointed; requeueing" "$LOG" || { echo "FAIL: eval.sbatch did not see exit 75"; cat "$LOG"; exit 1; }
+# The previous attempt's step daemon must be gone before the next starts, or the new step cannot
+# bind its PMIx socket (same step id): SLURM's ~120 s hold on requeued jobs normally ensures that.
+for _ in $(seq 150); do pgrep -f "slurmstepd: \[$jid\." >/dev/null || break; sleep 0.2; done
 scontrol update JobId="$jid" StartTime=now     # a requeued job is otherwise held ~120 s
 cluster_ts "job $jid requeued; released"
 wait_job "$jid" 600 || { cat "$LOG"; exit 1; }

@@ -1,0 +1,73 @@
+// items.h — negation benchmarks that templates cannot produce (docs/items.md):
+//   * choice items: one image, K candidate captions, one of them correct (NegBench-style multiple
+//     choice; CC-Neg pairs are the K = 2 case "caption vs negated caption", answer 0);
+//   * region items: one text, K boxes of one image (crops encoded as images of their own), one of
+//     them the referent (NegRefCOCOg-style: Sim(T, P+) > Sim(T, P-) for every other instance P-).
+// `[dataset] format = items` reads a JSONL manifest of such items (src/items.c); `clipneg eval`
+// then runs the main phases on the induced dataset (the manifest's images, one caption per item:
+// its correct text) and the item phase (src/eval_items.c) writes /items; `clipneg reduce` adds
+// per-type accuracies in /stats/items (src/reduce_items.c).
+#ifndef CLIPNEG_ITEMS_H
+#define CLIPNEG_ITEMS_H
+
+#include <stdint.h>
+
+#include "clipneg/dataset.h"
+
+#define ITEMS_MAX_CANDIDATES 256 // texts of a choice item / boxes of a region item
+#define ITEMS_MAX_TYPE_LEN 64    // bytes of a "type" name
+
+typedef enum { ITEM_CHOICE = 0, ITEM_REGION = 1 } ItemKind;
+
+typedef struct {
+    ItemKind kind;
+    int line;          // manifest line (1-based), for messages and /items/line
+    int image;         // index into ItemSet.images (== row of /images)
+    int type;          // index into ItemSet.types
+    int n;             // candidates: texts (choice) or boxes (region), >= 2
+    int answer;        // the correct candidate, 0 <= answer < n
+    char **texts;      // choice: [n] candidate texts; region: [1] the referring expression
+    double (*boxes)[4];// region: [n] COCO boxes x, y, w, h in pixels (w, h > 0); NULL for choice
+    int64_t *ann_ids;  // region: [n] COCO annotation ids, -1 for explicit boxes; NULL for choice
+} Item;
+
+typedef struct {
+    char *manifest;    // path as given
+    char *image_root;  // folder image paths are relative to ([dataset] images, else the manifest's folder)
+    char **images;     // [n_images] image paths as written in the manifest, in order of first appearance
+    int n_images;
+    char **types;      // [n_types] type names, in order of first appearance
+    int n_types;
+    Item *items;       // [n_items] in manifest order
+    int n_items;
+    int k_max;         // max candidates of any item (columns of /items/sim)
+    int k_text;        // max texts of any item (choice: n, region: 1)
+    int k_image;       // max images of any item (choice: 1 whole image, region: n crops)
+    int n_invalid_utf8;// texts whose ill-formed UTF-8 was replaced by U+FFFD (as dataset.h)
+} ItemSet;
+
+// Parse a manifest (one JSON object per line, blank lines skipped):
+//   {"image": P, "candidates": [T0, T1, ...], "answer": k, "type"?: S}          choice (default type "mcq")
+//   {"image": P, "caption": T, "negated": T', "type"?: S}                       choice, K = 2, answer 0 ("ccneg")
+//   {"image": P, "text": T, "ann_id": A, "type"?: S}                            region (default type "region"):
+//        the boxes are A and every other non-crowd instance of A's category in A's image (needs instances_json)
+//   {"image": P, "text": T, "boxes": [[x,y,w,h], ...], "answer": k, "type"?: S} region, explicit boxes
+// images_dir may be NULL (paths relative to the manifest's folder); instances_json may be NULL
+// (then "ann_id" is refused). max_images > 0 keeps only the items of the first N images.
+// CN_OK or CN_E_DATA with "FILE:LINE: field: reason"; on failure *s is left empty.
+int items_load(ItemSet *s, const char *manifest, const char *images_dir, const char *instances_json, int max_images);
+void items_free(ItemSet *s);
+
+// The dataset the main phases evaluate: the manifest's images (ids 0, 1, ... in order of first
+// appearance) and one caption per item (id = item index; text = the correct candidate of a choice
+// item, the text of a region item), so the job's variants also run on the items' true captions.
+int items_to_dataset(const ItemSet *s, Dataset *ds);
+
+// Crop window of a COCO box (x, y, w, h) grown about its centre by `expand` (>= 1), in integer
+// pixels [x0, x1) x [y0, y1): x0 = floor(cx - w*expand/2), x1 = ceil(cx + w*expand/2) (same for y),
+// clamped to the W x H image. Returns 0, or -1 when nothing of the box lies inside the image.
+int items_crop_window(const double box[4], double expand, int W, int H, int32_t win[4]);
+// Copy of the window [x0, x1) x [y0, y1) of an RGB8 image [H, W, 3] (as PIL's Image.crop); malloc'ed.
+uint8_t *items_crop_rgb(const uint8_t *rgb, int W, int H, const int32_t win[4]);
+
+#endif
