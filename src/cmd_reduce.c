@@ -4,8 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <mpi.h>
+
 #include "clipneg/commands.h"
 #include "clipneg/common.h"
+#include "clipneg/items.h"
 #include "clipneg/reduce.h"
 
 static void usage(FILE *fp) {
@@ -115,6 +118,10 @@ int cmd_reduce(int argc, char **argv) {
         if (rc == CN_OK && o.print_table) reduce_print_table(stdout, &r);
         if (rc == CN_OK) cn_log("wrote /stats into %s and %s", o.path, json);
     }
+    // Files with /items (docs/items.md) also get /stats/items and an "items" part of the JSON; a
+    // no-op otherwise. After the block above: /stats is replaced as a whole there.
+    MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (rc == CN_OK) rc = reduce_items(o.path, json, o.print_table);
     if (rc && cn_rank() == 0) fprintf(stderr, "[clipneg] error: %s\n", cn_last_error());
     free(json);
     reduce_result_free(&r);

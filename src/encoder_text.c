@@ -26,13 +26,15 @@ static int eot_position(const int32_t *ids, int n) {
     return best;
 }
 
-static const int *g_sort_key; // qsort has no context argument; sorting is single-threaded here
+typedef struct {
+    int eot;   // EOT position of the text
+    int index; // its row in the batch
+} TextLength;
 
 static int by_eot(const void *pa, const void *pb) {
-    int a = *(const int *)pa, b = *(const int *)pb;
-    int ka = g_sort_key[a], kb = g_sort_key[b];
-    if (ka != kb) return ka < kb ? -1 : 1;
-    return a < b ? -1 : (a > b); // stable: keep batch order among equal lengths
+    const TextLength *a = pa, *b = pb;
+    if (a->eot != b->eot) return a->eot < b->eot ? -1 : 1;
+    return a->index < b->index ? -1 : (a->index > b->index); // stable: batch order among equal lengths
 }
 
 // Run texts order[0..n) (rows of ids) through the tower with T positions; rows of `out` by order.
@@ -91,9 +93,11 @@ static int encode_texts(const ClipModel *m, const int32_t *ids, int B, float *ou
         order[b] = b;
     }
     if (trim) {
-        g_sort_key = eot;
-        qsort(order, (size_t)B, sizeof(int), by_eot);
-        g_sort_key = NULL;
+        TextLength *len = mallocCheck((size_t)B * sizeof(TextLength));
+        for (int b = 0; b < B; b++) len[b] = (TextLength){eot[b], b};
+        qsort(len, (size_t)B, sizeof(TextLength), by_eot);
+        for (int b = 0; b < B; b++) order[b] = len[b].index;
+        free(len);
     }
     long per_text = (transformer_floats_per_seq(ctx, Wt, M) + Wt) * (long)sizeof(float);
     int chunk = encoder_chunk_items(per_text, B);

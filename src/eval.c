@@ -112,6 +112,8 @@ static int load_inputs(Eval *e) {
     const JobConfig *j = &e->job;
     if (j->dataset_kind == DATASET_COCO)
         rc = dataset_load_coco(&e->ds, j->captions_json, j->images_dir, j->instances_json, j->max_images);
+    else if (j->dataset_kind == DATASET_ITEMS) // items hook: the item manifest and the dataset it induces
+        rc = eval_items_load(e);
     else
         rc = dataset_load_jsonl(&e->ds, j->manifest, j->images_dir, j->max_images);
     e->have_ds = rc == CN_OK;
@@ -190,6 +192,8 @@ static void eval_free(Eval *e) {
     if (e->have_vs) variants_free(&e->vs);
     if (e->have_ds) dataset_free(&e->ds);
     if (e->have_job) job_free(&e->job);
+    if (e->items) items_free(e->items); // items hook
+    free(e->items);
     free(e->job_text_full);
     free(e->variants_text);
     free(e->model_sha256);
@@ -217,6 +221,7 @@ static int run_phases(Eval *e) {
     rc = eval_texts(e);
     if (rc == CN_OK) rc = eval_images(e);
     if (rc == CN_OK) rc = eval_similarity(e);
+    if (rc == CN_OK && e->items) rc = eval_items(e); // items hook: the item phase (docs/items.md)
     if (rc != CN_OK) {
         // every rank left at the same round (eval_agree), so the collective close is safe
         char msg[1024];

@@ -128,6 +128,7 @@ static int create_output(Eval *e) {
     int rc = h5out_create_begin(&c, e->out_path, &e->shape, &pv);
     if (!rc) rc = write_static(e, &c);
     if (!rc) rc = write_texts(e, &c);
+    if (!rc && e->items) rc = eval_items_create(e, &c); // items hook: /items (docs/items.md)
     if (!rc) rc = h5out_create_commit(&c);
     if (rc) h5out_create_abort(&c);
     return rc;

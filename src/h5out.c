@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "clipneg/common.h"
@@ -56,6 +59,9 @@ static herr_t walk_cb(unsigned n, const H5E_error2_t *err, void *data) {
 // called right after the failing call: any later HDF5 call clears the error stack.
 // Variadic on purpose: messages with long paths are cut at the buffer, never overflow it.
 __attribute__((format(printf, 4, 5))) static int h5_fail(int code, const char *file, int line, const char *fmt, ...) {
+    // The MPI-IO driver reports a short write as "file write failed" without the system's reason;
+    // the failed pwrite's errno is still here, so name the usual causes (disk full, quota, ulimit -f).
+    int err = errno;
     char what[1024];
     H5Detail detail = {"", 0};
     va_list ap;
@@ -64,6 +70,10 @@ __attribute__((format(printf, 4, 5))) static int h5_fail(int code, const char *f
     va_end(ap);
     H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_cb, &detail);
     H5Eclear2(H5E_DEFAULT);
+    if ((err == ENOSPC || err == EDQUOT || err == EFBIG) && !strstr(detail.text, strerror(err))) {
+        size_t len = strlen(detail.text);
+        snprintf(detail.text + len, sizeof detail.text - len, "%s%s", len ? "; " : "", strerror(err));
+    }
     g_h5_broken = 1;
     return cn_fail(code, "%s (HDF5: %s) [%s:%d]", what, detail.text[0] ? detail.text : "unknown error", file, line);
 }
@@ -347,6 +357,25 @@ int h5out_open(H5Out *o, const char *path, const H5Shape *sh, MPI_Comm comm) {
     return agree(comm, rc);
 }
 
+// Why a write may have failed, when the MPI-IO driver only says "file write failed": a full
+// filesystem or the file size limit (ulimit -f). "" when neither applies.
+static void write_diagnosis(const char *path, int write, char *out, size_t n) {
+    out[0] = '\0';
+    if (!write) return;
+    struct statvfs fs;
+    if (statvfs(path, &fs) == 0 && (unsigned long long)fs.f_bavail * fs.f_frsize < (1ull << 20)) {
+        snprintf(out, n, ": No space left on device (%llu bytes free on its filesystem)",
+                 (unsigned long long)fs.f_bavail * fs.f_frsize);
+        return;
+    }
+    struct rlimit rl;
+    struct stat st;
+    if (getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && stat(path, &st) == 0 &&
+        (unsigned long long)st.st_size + (1ull << 20) >= (unsigned long long)rl.rlim_cur)
+        snprintf(out, n, ": File too large (the file size limit, ulimit -f, is %llu bytes)",
+                 (unsigned long long)rl.rlim_cur);
+}
+
 // One collective read or write of a (rows x cols) block; nr == 0 selects none.
 static int rw_block(H5Out *o, H5DsId id, int write, int64_t row0, int64_t nr, int64_t col0, int64_t nc, void *buf) {
     hid_t d = o->dset[id];
@@ -377,9 +406,13 @@ static int rw_block(H5Out *o, H5DsId id, int write, int64_t row0, int64_t nr, in
     }
     herr_t e = write ? H5Dwrite(d, t, ms, fs, o->dxpl, buf) : H5Dread(d, t, ms, fs, o->dxpl, buf);
     int rc = CN_OK;
-    if (e < 0) // before the closes below, which clear HDF5's error stack
-        rc = h5_fail(CN_E_IO, __FILE__, __LINE__, "%s: cannot %s rows [%lld, %lld) of %s", o->path,
-                     write ? "write" : "read", (long long)row0, (long long)(row0 + nr), h5ds_path(id));
+    if (e < 0) { // before the closes below, which clear HDF5's error stack
+        char why[300];
+        const char *file = h5ds_in_emb_file(id) && !o->shape.store_embeddings ? o->emb_path : o->path;
+        write_diagnosis(file, write, why, sizeof why);
+        rc = h5_fail(CN_E_IO, __FILE__, __LINE__, "%s: cannot %s rows [%lld, %lld) of %s%s", o->path,
+                     write ? "write" : "read", (long long)row0, (long long)(row0 + nr), h5ds_path(id), why);
+    }
     H5Sclose(ms);
     H5Sclose(fs);
     H5Tclose(t);

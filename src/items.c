@@ -322,6 +322,9 @@ static int read_line(Loader *L, const char *path, const char *line, size_t len, 
     cJSON_Delete(obj);
     if (rc == CN_OK && type && strlen(type) > ITEMS_MAX_TYPE_LEN)
         rc = cn_fail(CN_E_DATA, "%s:%d: type: longer than %d bytes", path, lineno, ITEMS_MAX_TYPE_LEN);
+    if (rc == CN_OK && type && (strpbrk(type, ",\n\r") || !strcmp(type, "all")))
+        rc = cn_fail(CN_E_DATA, "%s:%d: type: '%s' is reserved or has a comma/line break (names are listed comma-separated)",
+                     path, lineno, type);
     if (rc == CN_OK) {
         it.image = intern(&s->images, &s->n_images, &L->cap_images, image);
         it.type = intern(&s->types, &s->n_types, &L->cap_types, type ? type : deftype);

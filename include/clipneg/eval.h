@@ -18,6 +18,7 @@
 #include "clipneg/config.h"
 #include "clipneg/dataset.h"
 #include "clipneg/h5out.h"
+#include "clipneg/items.h"
 #include "clipneg/model.h"
 #include "clipneg/plan.h"
 #include "clipneg/tokenizer.h"
@@ -70,6 +71,7 @@ typedef struct {
     int64_t test_kill_after, test_signal_after; // CLIPNEG_TEST_* hooks, -1 = off
     int test_round_delay_ms;
     Progress prog;
+    ItemSet *items; // [dataset] format = items: the item manifest (eval_items.c), else NULL
 } Eval;
 
 // Output file (eval_output.c). probe: rank 0, before the model loads: can `path` be created or
@@ -82,6 +84,11 @@ int eval_output_prepare(Eval *e, int *complete);
 int eval_texts(Eval *e);
 int eval_images(Eval *e);
 int eval_similarity(Eval *e);
+// The item phase ([dataset] format = items, docs/items.md): /items created by rank 0 with the file,
+// then scored after the main phases (eval_items.c).
+int eval_items_load(Eval *e); // the manifest + the induced dataset (into e->ds)
+int eval_items_create(Eval *e, H5Creating *c);
+int eval_items(Eval *e);
 
 // Round bookkeeping shared by the phases (eval_progress.c).
 // At a round boundary: all ranks agree whether a stop signal arrived anywhere (MPI_Allreduce).

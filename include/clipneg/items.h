@@ -11,6 +11,7 @@
 #define CLIPNEG_ITEMS_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "clipneg/dataset.h"
 
@@ -69,5 +70,27 @@ int items_to_dataset(const ItemSet *s, Dataset *ds);
 int items_crop_window(const double box[4], double expand, int W, int H, int32_t win[4]);
 // Copy of the window [x0, x1) x [y0, y1) of an RGB8 image [H, W, 3] (as PIL's Image.crop); malloc'ed.
 uint8_t *items_crop_rgb(const uint8_t *rgb, int W, int H, const int32_t win[4]);
+
+// ---- statistics (src/reduce_items.c; definitions in docs/items.md) --------------------------------
+// Per item type (row t = /items/type_names[t]) and a last row "all": an item is VALID when every
+// candidate similarity is a number; CORRECT when sim[answer] is strictly greater than every other
+// candidate's (a tie at the top counts as wrong, and is counted in n_ties). pair_* restrict to
+// two-candidate items (CC-Neg's "original over negation" accuracy).
+typedef struct {
+    int n_rows;                     // types + 1
+    char **labels;                  // [n_rows] type names, then "all"
+    int64_t *n, *n_valid, *n_correct, *n_ties, *pair_n, *pair_correct;
+    double *accuracy, *mean_margin, *chance, *pair_accuracy;
+} ItemStats;
+
+// Collective over MPI_COMM_WORLD. *present = 0 (and nothing computed) when the file has no /items.
+int reduce_items_compute(const char *path, ItemStats *st, int *present);
+int reduce_items_write_h5(const char *path, const ItemStats *st); // collective: /stats/items
+int reduce_items_add_json(const char *json_path, const ItemStats *st); // rank 0: adds "items" to stats.json
+void reduce_items_print_table(FILE *fp, const ItemStats *st);
+void reduce_items_free(ItemStats *st);
+// All of the above for `clipneg reduce` (after /stats and stats.json are written): a no-op for a
+// file without /items. Collective; rank 0 writes the JSON and prints the table when print_table.
+int reduce_items(const char *path, const char *json_path, int print_table);
 
 #endif

@@ -3,6 +3,7 @@
 // (subject detection and swap included, which need the instances' categories).
 // The first byte picks the mode: odd = the input is an instances file read beside a fixed valid
 // captions file; even = the input is the captions file (max_images = first byte >> 4).
+#define _POSIX_C_SOURCE 200809L
 #include <stdint.h>
 
 #include "clipneg/common.h"

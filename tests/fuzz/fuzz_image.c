@@ -2,6 +2,7 @@
 // stb_image decoding behind them, then Resize + CenterCrop + Normalize. Oracle: CN_OK with a sane
 // size and finite pixels, or CN_E_IMAGE with a message (include/clipneg/image.h); never anything else.
 // The crop size comes from the input length (8, 16 or 24), so the resampler sees several scales.
+#define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>

@@ -3,6 +3,7 @@
 // Input: the job text, optionally followed by a line "--" and one override per line. The same
 // bytes are also read as a variants file. The folder the job lives in holds what the seed job names
 // (model/, img/, c.json, v.ini), so mutations get past the existence checks into the validation.
+#define _POSIX_C_SOURCE 200809L
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,6 @@
 // fuzz_jsonl.c — the JSONL manifest reader on arbitrary bytes, then the dataset oracle
 // (fuzz_dataset.h) and every variant rendered over it ({negative} included).
+#define _POSIX_C_SOURCE 200809L
 #include <stdint.h>
 
 #include "clipneg/common.h"

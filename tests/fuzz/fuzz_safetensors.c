@@ -3,6 +3,7 @@
 // BatchNorm folding) on arbitrary bytes. Seeds: micro CLIPs in every layout and dtype
 // (tests/fuzz/make_corpus.py), 8 wide with 2 heads: no config travels with a single file, so the
 // heads are given as load options, as a user would with inspect-model --vision-heads/--text-heads.
+#define _POSIX_C_SOURCE 200809L
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -3,6 +3,7 @@
 // SOT first, EOT last, ids in range, zero padding, and tokenizer_encode agreeing with
 // tokenizer_encode_raw (the same tokens, truncated to the context with EOT kept, and flagged).
 // Needs the CLIP vocabulary (CLIPNEG_BPE, or $CLIPNEG_SHARED/data/clip-bpe).
+#define _POSIX_C_SOURCE 200809L
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -48,12 +48,12 @@ def real_path(k):
     return os.path.join(COCO, "val2017", REAL[k]["file_name"])
 
 
-def write_job(path, *, captions, images, model=TINY_MODEL, tokenizer=BPE, extra_run=""):
+def write_job(path, *, captions, images, model=TINY_MODEL, tokenizer=BPE, variants=SEED7, extra_run=""):
     lines = [f"[model]\npath = {model}"]
     if tokenizer:
         lines.append(f"tokenizer = {tokenizer}")
     lines.append(f"\n[dataset]\nformat = coco\ncaptions = {captions}\nimages = {images}\n")
-    lines.append(f"[variants]\nfile = {SEED7}\n")
+    lines.append(f"[variants]\nfile = {variants}\n")
     lines.append("[output]\nfull_similarity = true\n")
     lines.append(f"[run]\nimage_shard = 4\nimage_batch = 3\ntext_shard = 32\ntext_batch = 16\nthreads = 1\n{extra_run}")
     path.write_text("\n".join(lines))
@@ -374,6 +374,31 @@ def stop_case(root, name, captions, images, code, fragments, **job_kw):
     assert_stopped(p, code, fragments, str(out))
 
 
+def test_bad_variants_file(small):
+    root, img, _ = small
+    v = root / "typo-variants.ini"
+    v.write_text("[caption]\ntemplate = {caption}\npolarity = positive\n\n[neg]\ntemplate = Not {capton}\n"
+                 "polarity = negative\n")
+    stop_case(root, "variants", root / "captions.json", img, E_CONFIG,
+              ["typo-variants.ini:6", "[neg] template", "{capton}"], variants=v)
+
+
+def test_jsonl_wrong_types(small):
+    root, img, _ = small
+    path = root / "manifest.jsonl"
+    path.write_text(json.dumps({"image": REAL[0]["file_name"], "caption": "A cat."}) + "\n" +
+                    json.dumps({"image": REAL[1]["file_name"], "caption": ["not", "a", "string"]}) + "\n")
+    case = root / "types-jsonl"
+    case.mkdir()
+    job = case / "job.ini"
+    job.write_text(write_job(case / "tmp.ini", captions=root / "captions.json", images=img).read_text()
+                   .replace("format = coco", "format = jsonl").replace(f"captions = {root}/captions.json",
+                                                                        f"manifest = {path}"))
+    out = case / "out.h5"
+    p = run_eval(2, str(job), ["--output", str(out)], env_for(case))
+    assert_stopped(p, E_DATA, ["manifest.jsonl:2", "caption", "expected a string"], str(out))
+
+
 @pytest.mark.parametrize("where,value,field", [
     ("annotations", 42, "annotations[3].caption"),
     ("images", "abc", "images[1].id"),
@@ -560,6 +585,32 @@ def test_full_disk_tmpfs(disk_job, tmp_path):
         assert complete_flag(out) in (None, 0)
     finally:
         subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def test_complete_is_written_last(disk_job):
+    """Sample the file while a slowed run writes it: whenever `complete` reads 1, every shard flag is
+    set and end_time is written (the finish writes the attributes, flushes, then sets complete)."""
+    d, job, _ = disk_job
+    out = d / "watched.h5"
+    proc = start_eval(0, str(job), ["--output", str(out)], env_for(d, CLIPNEG_TEST_ROUND_DELAY_MS=100))
+    seen = set()
+    try:
+        while proc.poll() is None:
+            try:
+                with h5py.File(out, "r", locking=False) as f:
+                    c = int(f.attrs.get("complete", -1))
+                    flags = all(f["progress"][k][()].all() for k in ("text_shards", "image_shards", "sim_shards"))
+                    seen.add(c)
+                    if c == 1:
+                        assert flags and f.attrs["end_time"] != "", "complete = 1 before the work was done"
+            except (OSError, KeyError):
+                pass  # not created yet, or caught mid-write: sample again
+            time.sleep(0.02)
+        proc.communicate(timeout=60)
+    finally:
+        kill_group(proc)
+    assert proc.returncode == 0 and 0 in seen, (proc.returncode, seen)
+    assert complete_flag(out) == 1
 
 
 def test_info_never_calls_a_file_without_complete_complete(items, tmp_path):

@@ -1,0 +1,553 @@
+// eval_items.c — the item phase of `clipneg eval` with `[dataset] format = items` (docs/items.md):
+// after the main phases, every item's candidates are scored: choice items compare K texts with
+// their whole image (its embedding is read back from /embeddings/image, not recomputed), region
+// items compare one text with K crops of their image (decoded, cropped, preprocessed like whole
+// images and encoded here). Results go to /items in the same file.
+//
+// The machinery is the evaluator's: global item shards of run.image_shard items (plan.h), rounds
+// with one collective write step each, the data flushed before the round's flags in
+// /progress/item_shards, eval_round_* for signals, test hooks and progress lines. What is added
+// here is only what the main schema's H5DsId table cannot express: the /items datasets (created by
+// rank 0 with the file) and a collective row read/write for them on the main file's handles.
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clipneg/common.h"
+#include "clipneg/encoder.h"
+#include "clipneg/eval.h"
+#include "clipneg/image.h"
+#include "clipneg/items.h"
+
+// /items/status values (docs/items.md)
+enum { ITEM_PENDING = 0, ITEM_OK = 1, ITEM_IMAGE_FAILED = 2, ITEM_BOX_OUTSIDE = 3 };
+
+// ---- the /items datasets ---------------------------------------------------------------------------
+typedef enum {
+    IT_STATUS,    // [N] int8, written per round
+    IT_SIM,       // [N, K] float32 (NaN fill), written per round
+    IT_CROP,      // [N, KI, 4] int32 crop windows x0, y0, x1, y1 (-1 fill), written per round
+    IT_EMB_TEXT,  // [N * KT, D] float32 (output.embeddings), written per round
+    IT_EMB_IMAGE, // [N * KI, D] float32 (output.embeddings), written per round
+    IT_PROGRESS,  // [n_shards] uint8
+    IT_DYN_COUNT
+} ItemDs;
+
+static const char *const IT_PATHS[IT_DYN_COUNT] = {"/items/status", "/items/sim", "/items/crop",
+                                                   "/items/embeddings/text", "/items/embeddings/image",
+                                                   "/progress/item_shards"};
+static const H5Kind IT_KINDS[IT_DYN_COUNT] = {H5K_I8, H5K_F32, H5K_I32, H5K_F32, H5K_F32, H5K_U8};
+
+// Dims of a dynamic dataset; returns its rank, 0 when absent (embeddings not stored).
+static int item_dims(const Eval *e, ItemDs id, hsize_t dims[3]) {
+    const ItemSet *s = e->items;
+    const hsize_t N = (hsize_t)s->n_items;
+    switch (id) {
+    case IT_STATUS: dims[0] = N; return 1;
+    case IT_SIM: dims[0] = N, dims[1] = (hsize_t)s->k_max; return 2;
+    case IT_CROP: dims[0] = N, dims[1] = (hsize_t)s->k_image, dims[2] = 4; return 3;
+    case IT_EMB_TEXT: dims[0] = N * (hsize_t)s->k_text, dims[1] = (hsize_t)e->shape.dim; return e->shape.store_embeddings ? 2 : 0;
+    case IT_EMB_IMAGE: dims[0] = N * (hsize_t)s->k_image, dims[1] = (hsize_t)e->shape.dim; return e->shape.store_embeddings ? 2 : 0;
+    case IT_PROGRESS: dims[0] = (hsize_t)CN_CEIL_DIV((int64_t)N, e->shape.image_shard); return 1;
+    default: return 0;
+    }
+}
+
+// ---- creation (rank 0, serial, inside h5out_create_begin .. commit) -------------------------------
+#define H5OK(expr, what) \
+    do { \
+        if ((expr) < 0) { \
+            rc = cn_fail(CN_E_IO, "%s: cannot %s", c->tmp_path, what); \
+            goto done; \
+        } \
+    } while (0)
+
+// Create a contiguous, early-allocated dataset of type t (borrowed), with fill value `fill` or
+// none, and write `data` if given.
+static int create_write(H5Creating *c, const char *name, hid_t t, int rank, const hsize_t *dims, const void *fill,
+                        const void *data) {
+    int rc = CN_OK;
+    hid_t sp = H5Screate_simple(rank, dims, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE), d = -1;
+    char what[256];
+    snprintf(what, sizeof what, "create %s", name);
+    H5OK(t < 0 || sp < 0 || dcpl < 0 ? -1 : 0, what);
+    H5OK(H5Pset_layout(dcpl, H5D_CONTIGUOUS), what);
+    H5OK(H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY), what);
+    if (fill) {
+        H5OK(H5Pset_fill_time(dcpl, H5D_FILL_TIME_ALLOC), what);
+        H5OK(H5Pset_fill_value(dcpl, t, fill), what);
+    } else if (!data) {
+        H5OK(H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER), what); // embeddings: /progress says what is valid
+    }
+    H5OK(d = H5Dcreate2(c->fid, name, t, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT), what);
+    snprintf(what, sizeof what, "write %s", name);
+    if (data) H5OK(H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), what);
+done:
+    if (d >= 0) H5Dclose(d);
+    if (dcpl >= 0) H5Pclose(dcpl);
+    if (sp >= 0) H5Sclose(sp);
+    return rc;
+}
+
+// create_write with the type of a kind (H5K_F64 does not exist in h5out.h: -1 means float64).
+static int create_kind(H5Creating *c, const char *name, int k, int rank, const hsize_t *dims, const void *fill,
+                       const void *data) {
+    hid_t t = k < 0 ? H5Tcopy(H5T_IEEE_F64LE) : h5_type((H5Kind)k);
+    int rc = create_write(c, name, t, rank, dims, fill, data);
+    if (t >= 0) H5Tclose(t);
+    return rc;
+}
+
+static int attr_double(H5Creating *c, hid_t obj, const char *name, double v) {
+    int rc = CN_OK;
+    hid_t sp = H5Screate(H5S_SCALAR), a = -1;
+    H5OK(a = H5Acreate2(obj, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT), "write a float attribute");
+    H5OK(H5Awrite(a, H5T_NATIVE_DOUBLE, &v), "write a float attribute");
+done:
+    if (a >= 0) H5Aclose(a);
+    H5Sclose(sp);
+    return rc;
+}
+
+static int create_attrs(H5Creating *c, const Eval *e) {
+    const ItemSet *s = e->items;
+    int rc = CN_OK;
+    hid_t g = -1;
+    H5OK(g = H5Gopen2(c->fid, "/items", H5P_DEFAULT), "open /items");
+    if ((rc = h5_attr_write_str(g, "kind_labels", "choice,region")) ||
+        (rc = h5_attr_write_str(g, "status_labels", "pending,ok,image failed,box outside the image")) ||
+        (rc = h5_attr_write_str(g, "manifest", s->manifest)) ||
+        (rc = h5_attr_write_int(g, "item_shard", e->shape.image_shard)) ||
+        (rc = h5_attr_write_int(g, "k_text", s->k_text)) || (rc = h5_attr_write_int(g, "k_image", s->k_image)) ||
+        (rc = h5_attr_write_int(g, "embeddings_in_file", e->shape.store_embeddings)))
+        goto done;
+    rc = attr_double(c, g, "crop_expand", e->job.crop_expand);
+done:
+    if (g >= 0) H5Gclose(g);
+    return rc;
+}
+
+static int make_group(H5Creating *c, const char *name) {
+    hid_t g = H5Gcreate2(c->fid, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (g < 0) return cn_fail(CN_E_IO, "%s: cannot create group %s", c->tmp_path, name);
+    H5Gclose(g);
+    return CN_OK;
+}
+
+// What the manifest fixes is written now (strings cannot go through MPI-IO later, h5out.h says
+// why); the rest is created at its final size with its fill value.
+int eval_items_create(Eval *e, H5Creating *c) {
+    const ItemSet *s = e->items;
+    const int64_t N = s->n_items, KT = s->k_text, KI = s->k_image;
+    int rc = make_group(c, "/items");
+    if (!rc && e->shape.store_embeddings) rc = make_group(c, "/items/embeddings");
+    if (rc) return rc;
+    int32_t *type = mallocCheck(sizeof(int32_t) * (size_t)N), *image = mallocCheck(sizeof(int32_t) * (size_t)N);
+    int32_t *line = mallocCheck(sizeof(int32_t) * (size_t)N), *answer = mallocCheck(sizeof(int32_t) * (size_t)N);
+    int32_t *ncand = mallocCheck(sizeof(int32_t) * (size_t)N);
+    int8_t *kind = mallocCheck((size_t)N);
+    const char **texts = mallocCheck(sizeof(char *) * (size_t)(N * KT));
+    double *boxes = mallocCheck(sizeof(double) * (size_t)(N * KI * 4));
+    int64_t *ann = mallocCheck(sizeof(int64_t) * (size_t)(N * KI));
+    for (int64_t i = 0; i < N; i++) {
+        const Item *it = &s->items[i];
+        type[i] = it->type, image[i] = it->image, line[i] = it->line, answer[i] = it->answer, ncand[i] = it->n;
+        kind[i] = (int8_t)it->kind;
+        int nt = it->kind == ITEM_CHOICE ? it->n : 1;
+        for (int64_t k = 0; k < KT; k++) texts[i * KT + k] = k < nt ? it->texts[k] : "";
+        for (int64_t k = 0; k < KI; k++) {
+            int have = it->kind == ITEM_REGION && k < it->n;
+            for (int j = 0; j < 4; j++) boxes[(i * KI + k) * 4 + j] = have ? it->boxes[k][j] : NAN;
+            ann[i * KI + k] = have ? it->ann_ids[k] : -1;
+        }
+    }
+    hsize_t d1[1] = {(hsize_t)N}, d2[2] = {(hsize_t)N, (hsize_t)KT}, d3[3] = {(hsize_t)N, (hsize_t)KI, 4};
+    hsize_t dt[1] = {(hsize_t)s->n_types}, dk[2] = {(hsize_t)N, (hsize_t)KI};
+    rc = create_kind(c, "/items/type_names", H5K_STR, 1, dt, NULL, s->types);
+    if (!rc) rc = create_kind(c, "/items/type", H5K_I32, 1, d1, NULL, type);
+    if (!rc) rc = create_kind(c, "/items/kind", H5K_I8, 1, d1, NULL, kind);
+    if (!rc) rc = create_kind(c, "/items/image_index", H5K_I32, 1, d1, NULL, image);
+    if (!rc) rc = create_kind(c, "/items/line", H5K_I32, 1, d1, NULL, line);
+    if (!rc) rc = create_kind(c, "/items/answer", H5K_I32, 1, d1, NULL, answer);
+    if (!rc) rc = create_kind(c, "/items/n_candidates", H5K_I32, 1, d1, NULL, ncand);
+    if (!rc) rc = create_kind(c, "/items/text", H5K_STR, 2, d2, NULL, texts);
+    if (!rc) rc = create_kind(c, "/items/box", -1, 3, d3, NULL, boxes); // as given: float64, NaN for choice items
+    if (!rc) rc = create_kind(c, "/items/ann_id", H5K_I64, 2, dk, NULL, ann);
+    free(type), free(image), free(line), free(answer), free(ncand), free(kind), free(texts), free(boxes), free(ann);
+    const int8_t st_fill = ITEM_PENDING;
+    const uint8_t zero8 = 0;
+    const int32_t minus1 = -1;
+    const float nan_f = NAN;
+    for (int id = 0; id < IT_DYN_COUNT && rc == CN_OK; id++) {
+        hsize_t dims[3];
+        int rank = item_dims(e, (ItemDs)id, dims);
+        if (rank == 0) continue;
+        const void *fill = id == IT_STATUS     ? (const void *)&st_fill
+                           : id == IT_SIM      ? (const void *)&nan_f
+                           : id == IT_CROP     ? (const void *)&minus1
+                           : id == IT_PROGRESS ? (const void *)&zero8
+                                               : NULL;
+        rc = create_kind(c, IT_PATHS[id], IT_KINDS[id], rank, dims, fill, NULL);
+    }
+    if (!rc) rc = create_attrs(c, e);
+    return rc;
+}
+#undef H5OK
+
+// ---- collective I/O on the open parallel file ------------------------------------------------------
+typedef struct {
+    hid_t d[IT_DYN_COUNT]; // -1 when absent
+} ItemHandles;
+
+static int check_collective(H5Out *o, const char *name) {
+    if (!o->check_collective) return CN_OK;
+    H5D_mpio_actual_io_mode_t mode;
+    uint32_t local_cause = 0, global_cause = 0;
+    if (H5Pget_mpio_actual_io_mode(o->dxpl, &mode) < 0 ||
+        H5Pget_mpio_no_collective_cause(o->dxpl, &local_cause, &global_cause) < 0)
+        return cn_fail(CN_E_IO, "%s: %s: cannot query the I/O mode", o->path, name);
+    if (mode == H5D_MPIO_NO_COLLECTIVE || global_cause != H5D_MPIO_COLLECTIVE)
+        return cn_fail(CN_E_INTERNAL, "%s: transfer of %s was not collective (mode %d, cause 0x%x)", o->path, name,
+                       (int)mode, (unsigned)global_cause);
+    return CN_OK;
+}
+
+// Collective read/write of full rows [row0, row0 + nr) of a dataset (nr = 0: join, select none).
+static int rows_rw(H5Out *o, hid_t d, const char *name, H5Kind k, int write, int64_t row0, int64_t nr, void *buf) {
+    hid_t fs = H5Dget_space(d), ms = -1, t = h5_type(k);
+    hsize_t dims[3] = {0, 1, 1};
+    int rank = fs < 0 ? -1 : H5Sget_simple_extent_ndims(fs);
+    if (rank < 1 || rank > 3 || H5Sget_simple_extent_dims(fs, dims, NULL) < 0) {
+        if (fs >= 0) H5Sclose(fs);
+        H5Tclose(t);
+        return cn_fail(CN_E_IO, "%s: %s: cannot read its shape", o->path, name);
+    }
+    herr_t st;
+    if (nr > 0) {
+        hsize_t start[3] = {(hsize_t)row0, 0, 0}, count[3] = {(hsize_t)nr, dims[1], dims[2]};
+        st = H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL);
+        ms = H5Screate_simple(rank, count, NULL);
+    } else {
+        hsize_t one = 1;
+        st = H5Sselect_none(fs);
+        ms = H5Screate_simple(1, &one, NULL);
+        if (ms >= 0 && st >= 0) st = H5Sselect_none(ms);
+    }
+    if (st >= 0 && ms >= 0) st = write ? H5Dwrite(d, t, ms, fs, o->dxpl, buf) : H5Dread(d, t, ms, fs, o->dxpl, buf);
+    if (ms >= 0) H5Sclose(ms);
+    H5Sclose(fs);
+    H5Tclose(t);
+    if (st < 0 || ms < 0)
+        return cn_fail(CN_E_IO, "%s: cannot %s rows [%lld, %lld) of %s", o->path, write ? "write" : "read",
+                       (long long)row0, (long long)(row0 + nr), name);
+    return check_collective(o, name);
+}
+
+// Collective read of the whole-image embeddings of `rows` (ascending, distinct) into buf [n, D].
+static int read_image_rows(H5Out *o, const int64_t *rows, int n, int64_t D, float *buf) {
+    hid_t d = o->dset[DS_EMB_IMAGE], fs = H5Dget_space(d), ms = -1;
+    herr_t st = fs < 0 ? -1 : H5Sselect_none(fs);
+    for (int j = 0; j < n && st >= 0;) { // runs of consecutive rows: one hyperslab each
+        int r = j;
+        while (r + 1 < n && rows[r + 1] == rows[r] + 1) r++;
+        hsize_t start[2] = {(hsize_t)rows[j], 0}, count[2] = {(hsize_t)(r - j + 1), (hsize_t)D};
+        st = H5Sselect_hyperslab(fs, H5S_SELECT_OR, start, NULL, count, NULL);
+        j = r + 1;
+    }
+    hsize_t mdims[2] = {(hsize_t)CN_MAX(n, 1), (hsize_t)D};
+    if (st >= 0) ms = H5Screate_simple(2, mdims, NULL);
+    if (ms >= 0 && n == 0) st = H5Sselect_none(ms);
+    hid_t t = h5_type(H5K_F32);
+    if (st >= 0 && ms >= 0) st = H5Dread(d, t, ms, fs, o->dxpl, buf);
+    H5Tclose(t);
+    if (ms >= 0) H5Sclose(ms);
+    if (fs >= 0) H5Sclose(fs);
+    if (st < 0 || ms < 0) return cn_fail(CN_E_IO, "%s: cannot read %d rows of /embeddings/image", o->path, n);
+    return check_collective(o, "/embeddings/image");
+}
+
+static void close_handles(ItemHandles *h) {
+    for (int id = 0; id < IT_DYN_COUNT; id++)
+        if (h->d[id] >= 0) H5Dclose(h->d[id]);
+}
+
+// Open /items on every rank; the file must have this run's shapes (else it belongs to another manifest).
+static int open_handles(Eval *e, ItemHandles *h) {
+    int rc = CN_OK;
+    for (int id = 0; id < IT_DYN_COUNT; id++) h->d[id] = -1;
+    for (int id = 0; id < IT_DYN_COUNT && rc == CN_OK; id++) {
+        hsize_t want[3] = {0, 1, 1}, have[3] = {0, 1, 1};
+        int rank = item_dims(e, (ItemDs)id, want);
+        if (rank == 0) continue;
+        h->d[id] = H5Dopen2(e->out.fid, IT_PATHS[id], H5P_DEFAULT);
+        if (h->d[id] < 0) {
+            rc = cn_fail(CN_E_RESUME, "%s: has no %s: it was not written by an items job with this manifest (use --fresh)",
+                         e->out_path, IT_PATHS[id]);
+            break;
+        }
+        hid_t fs = H5Dget_space(h->d[id]);
+        int frank = H5Sget_simple_extent_ndims(fs);
+        H5Sget_simple_extent_dims(fs, have, NULL);
+        H5Sclose(fs);
+        for (int j = 0; j < 3; j++)
+            if (frank != rank || have[j] != want[j])
+                rc = cn_fail(CN_E_RESUME, "%s: %s has another shape than this run's items (the manifest changed? use --fresh)",
+                             e->out_path, IT_PATHS[id]);
+    }
+    return rc;
+}
+
+// ---- one shard -------------------------------------------------------------------------------------
+typedef struct {
+    int64_t i0, n;   // items [i0, i0 + n)
+    int8_t *status;  // [n]
+    float *sim;      // [n, K]
+    int32_t *crop;   // [n, KI, 4]
+    float *temb;     // [n * KT, D]
+    float *iemb;     // [n * KI, D]
+    int64_t *img_rows; // distinct whole-image rows of the shard's choice items (ascending)
+    int n_img_rows;
+    float *img_emb;  // [n_img_rows, D]
+} ItemShard;
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static void collect_image_rows(const ItemSet *s, ItemShard *sh) {
+    int m = 0;
+    for (int64_t i = 0; i < sh->n; i++)
+        if (s->items[sh->i0 + i].kind == ITEM_CHOICE) sh->img_rows[m++] = s->items[sh->i0 + i].image;
+    qsort(sh->img_rows, (size_t)m, sizeof(int64_t), cmp_i64);
+    int u = 0;
+    for (int j = 0; j < m; j++)
+        if (u == 0 || sh->img_rows[u - 1] != sh->img_rows[j]) sh->img_rows[u++] = sh->img_rows[j];
+    sh->n_img_rows = u;
+}
+
+// Tokenize and encode every text of the shard (batches of run.text_batch), normalised, into temb.
+static int encode_texts(Eval *e, ItemShard *sh) {
+    const ItemSet *s = e->items;
+    const int ctx = e->model.cfg.context_length, D = (int)e->shape.dim, KT = s->k_text, B = e->job.text_batch;
+    int64_t total = 0;
+    for (int64_t i = 0; i < sh->n; i++) {
+        const Item *it = &s->items[sh->i0 + i];
+        total += it->kind == ITEM_CHOICE ? it->n : 1;
+    }
+    int32_t *ids = callocCheck((size_t)(total * ctx + 1), sizeof(int32_t));
+    int64_t *dest = mallocCheck(sizeof(int64_t) * (size_t)(total + 1)); // row of temb for each text
+    int64_t m = 0;
+    int rc = CN_OK;
+    for (int64_t i = 0; i < sh->n && rc == CN_OK; i++) {
+        const Item *it = &s->items[sh->i0 + i];
+        int nt = it->kind == ITEM_CHOICE ? it->n : 1;
+        for (int k = 0; k < nt; k++) {
+            int nid = tokenizer_encode(e->tok, it->texts[k], ctx, ids + m * ctx, NULL);
+            if (nid < 2 || nid > ctx) {
+                rc = cn_fail(CN_E_INTERNAL, "%s:%d: text %d: the tokenizer returned %d ids", s->manifest, it->line, k, nid);
+                break;
+            }
+            dest[m++] = i * KT + k;
+        }
+    }
+    float *out = mallocCheck(sizeof(float) * (size_t)B * D);
+    for (int64_t b0 = 0; b0 < m && rc == CN_OK; b0 += B) {
+        int nb = (int)CN_MIN((int64_t)B, m - b0);
+        if ((rc = e->be->encode_texts(e->be, ids + b0 * ctx, nb, out))) break;
+        l2_normalize_rows(out, nb, D);
+        for (int j = 0; j < nb; j++) memcpy(sh->temb + dest[b0 + j] * D, out + (size_t)j * D, sizeof(float) * D);
+    }
+    free(out);
+    free(ids);
+    free(dest);
+    return rc;
+}
+
+// Crops waiting for the encoder: [nb] preprocessed crops and the row of iemb each one fills.
+typedef struct {
+    float *pix, *out;
+    int64_t *dest;
+    int nb;
+} CropBatch;
+
+static int crop_flush(Eval *e, CropBatch *cb, float *iemb) {
+    const int D = (int)e->shape.dim;
+    if (cb->nb == 0) return CN_OK;
+    int rc = e->be->encode_images(e->be, cb->pix, cb->nb, cb->out);
+    if (rc == CN_OK) {
+        l2_normalize_rows(cb->out, cb->nb, D);
+        for (int j = 0; j < cb->nb; j++) memcpy(iemb + cb->dest[j] * D, cb->out + (size_t)j * D, sizeof(float) * D);
+    }
+    cb->nb = 0;
+    return rc;
+}
+
+// Decode each region item's image (the last one is kept: items of one image are usually adjacent),
+// crop its boxes, preprocess each crop like a whole image (image_preprocess: resize the shorter
+// side to R, centre crop, normalise), encode in batches of run.image_batch into iemb.
+static int encode_crops(Eval *e, ItemShard *sh) {
+    const ItemSet *s = e->items;
+    const int R = e->model.cfg.image_size, KI = s->k_image, B = e->job.image_batch;
+    const size_t img = (size_t)3 * R * R;
+    CropBatch cb = {.pix = mallocCheck(sizeof(float) * img * B),
+                    .out = mallocCheck(sizeof(float) * (size_t)B * e->shape.dim),
+                    .dest = mallocCheck(sizeof(int64_t) * (size_t)B)};
+    uint8_t *rgb = NULL;
+    int W = 0, H = 0, cached = -1, rc = CN_OK;
+    for (int64_t i = 0; i < sh->n && rc == CN_OK; i++) {
+        const Item *it = &s->items[sh->i0 + i];
+        if (it->kind != ITEM_REGION) continue;
+        if (it->image != cached) {
+            free(rgb);
+            rgb = NULL;
+            cached = it->image;
+            char *path = dataset_image_path(&e->ds, it->image);
+            if (image_load_rgb(path, &rgb, &W, &H) != CN_OK) {
+                cn_warn("item at %s:%d: %s", s->manifest, it->line, cn_last_error());
+                rgb = NULL;
+            }
+            free(path);
+        }
+        if (!rgb) {
+            sh->status[i] = ITEM_IMAGE_FAILED;
+            continue;
+        }
+        for (int k = 0; k < it->n && rc == CN_OK; k++) {
+            int32_t *win = sh->crop + (i * KI + k) * 4;
+            if (items_crop_window(it->boxes[k], e->job.crop_expand, W, H, win) != 0) {
+                win[0] = win[1] = win[2] = win[3] = -1;
+                sh->status[i] = ITEM_BOX_OUTSIDE;
+                continue;
+            }
+            uint8_t *crop = items_crop_rgb(rgb, W, H, win);
+            rc = image_preprocess(crop, win[2] - win[0], win[3] - win[1], R, CLIP_MEAN, CLIP_STD, cb.pix + (size_t)cb.nb * img);
+            free(crop);
+            if (rc) break;
+            cb.dest[cb.nb++] = i * KI + k;
+            if (cb.nb == B) rc = crop_flush(e, &cb, sh->iemb);
+        }
+    }
+    if (rc == CN_OK) rc = crop_flush(e, &cb, sh->iemb);
+    free(rgb);
+    free(cb.pix);
+    free(cb.out);
+    free(cb.dest);
+    return rc;
+}
+
+// Local work of one shard (the whole-image rows were read collectively before): texts, crops,
+// then sim[i, k] = text . image in double (unit vectors: the cosine); NaN when a side failed.
+static int item_shard_compute(Eval *e, ItemShard *sh) {
+    const ItemSet *s = e->items;
+    const int64_t D = e->shape.dim, KT = s->k_text, KI = s->k_image, K = s->k_max;
+    for (int64_t j = 0; j < sh->n * KT * D; j++) sh->temb[j] = NAN;
+    for (int64_t j = 0; j < sh->n * KI * D; j++) sh->iemb[j] = NAN;
+    for (int64_t j = 0; j < sh->n * K; j++) sh->sim[j] = NAN;
+    for (int64_t j = 0; j < sh->n * KI * 4; j++) sh->crop[j] = -1;
+    for (int64_t i = 0; i < sh->n; i++) sh->status[i] = ITEM_OK;
+    int rc = encode_texts(e, sh);
+    if (rc == CN_OK) rc = encode_crops(e, sh);
+    if (rc) return rc;
+    for (int64_t i = 0; i < sh->n; i++) {
+        const Item *it = &s->items[sh->i0 + i];
+        if (it->kind == ITEM_CHOICE) { // the whole image: its row among the shard's distinct images
+            const int64_t *hit = bsearch(&(int64_t){it->image}, sh->img_rows, (size_t)sh->n_img_rows, sizeof(int64_t), cmp_i64);
+            memcpy(sh->iemb + i * KI * D, sh->img_emb + (hit - sh->img_rows) * D, sizeof(float) * (size_t)D);
+            if (!isfinite(sh->iemb[i * KI * D])) sh->status[i] = ITEM_IMAGE_FAILED; // NaN row: /images/status says why
+        }
+        for (int k = 0; k < it->n; k++) {
+            const float *t = sh->temb + (i * KT + (it->kind == ITEM_CHOICE ? k : 0)) * D;
+            const float *v = sh->iemb + (i * KI + (it->kind == ITEM_REGION ? k : 0)) * D;
+            double acc = 0;
+            for (int64_t d = 0; d < D; d++) acc += (double)t[d] * v[d];
+            sh->sim[i * K + k] = (float)acc;
+        }
+    }
+    return CN_OK;
+}
+
+static void shard_alloc(ItemShard *sh, const Eval *e, int64_t S) {
+    const ItemSet *s = e->items;
+    const int64_t D = e->shape.dim;
+    sh->status = mallocCheck((size_t)S);
+    sh->sim = mallocCheck(sizeof(float) * (size_t)(S * s->k_max));
+    sh->crop = mallocCheck(sizeof(int32_t) * (size_t)(S * s->k_image * 4));
+    sh->temb = mallocCheck(sizeof(float) * (size_t)(S * s->k_text * D));
+    sh->iemb = mallocCheck(sizeof(float) * (size_t)(S * s->k_image * D));
+    sh->img_rows = mallocCheck(sizeof(int64_t) * (size_t)S);
+    sh->img_emb = mallocCheck(sizeof(float) * (size_t)(S * D));
+}
+
+static void shard_free(ItemShard *sh) {
+    free(sh->status), free(sh->sim), free(sh->crop), free(sh->temb), free(sh->iemb), free(sh->img_rows), free(sh->img_emb);
+}
+
+// ---- the phase ---------------------------------------------------------------------------------------
+int eval_items(Eval *e) {
+    const ItemSet *s = e->items;
+    H5Out *o = &e->out;
+    ShardPlan plan;
+    plan_init(&plan, s->n_items, e->shape.image_shard, e->nranks);
+    ItemHandles h;
+    int rc = eval_agree(open_handles(e, &h));
+    uint8_t *done = callocCheck((size_t)plan.n_shards + 1, 1);
+    // resume: the flags of earlier runs, read by every rank (a few bytes)
+    if (rc == CN_OK) rc = eval_agree(rows_rw(o, h.d[IT_PROGRESS], IT_PATHS[IT_PROGRESS], H5K_U8, 0, 0, plan.n_shards, done));
+    ItemShard sh;
+    shard_alloc(&sh, e, plan.shard_size);
+    if (rc == CN_OK) progress_begin(&e->prog, "items", plan.n_items, plan_rows_done(&plan, done));
+    const int64_t KT = s->k_text, KI = s->k_image;
+    for (int64_t r = 0; r < plan.n_rounds && rc == CN_OK; r++) {
+        if (plan_round_done(&plan, r, done)) continue;
+        if ((rc = eval_round_begin(e, "items", r))) break;
+        int64_t sidx = plan_shard(&plan, r, e->rank), i1 = 0;
+        if (sidx >= 0 && done[sidx]) sidx = -1; // done by an earlier run: select none
+        plan_shard_rows(&plan, sidx, &sh.i0, &i1);
+        sh.n = i1 - sh.i0;
+        collect_image_rows(s, &sh);
+        if ((rc = eval_agree(read_image_rows(o, sh.img_rows, sh.n_img_rows, e->shape.dim, sh.img_emb)))) break;
+        if ((rc = eval_agree(sh.n > 0 ? item_shard_compute(e, &sh) : CN_OK))) break;
+        int w = rows_rw(o, h.d[IT_STATUS], IT_PATHS[IT_STATUS], H5K_I8, 1, sh.i0, sh.n, sh.status);
+        w = eval_keep_first(w, rows_rw(o, h.d[IT_SIM], IT_PATHS[IT_SIM], H5K_F32, 1, sh.i0, sh.n, sh.sim));
+        w = eval_keep_first(w, rows_rw(o, h.d[IT_CROP], IT_PATHS[IT_CROP], H5K_I32, 1, sh.i0, sh.n, sh.crop));
+        if (h.d[IT_EMB_TEXT] >= 0)
+            w = eval_keep_first(w, rows_rw(o, h.d[IT_EMB_TEXT], IT_PATHS[IT_EMB_TEXT], H5K_F32, 1, sh.i0 * KT, sh.n * KT, sh.temb));
+        if (h.d[IT_EMB_IMAGE] >= 0)
+            w = eval_keep_first(w, rows_rw(o, h.d[IT_EMB_IMAGE], IT_PATHS[IT_EMB_IMAGE], H5K_F32, 1, sh.i0 * KI, sh.n * KI, sh.iemb));
+        w = eval_keep_first(w, h5out_flush(o)); // the data reaches the file before the flags
+        if ((rc = eval_agree(w))) break;
+        eval_round_mid(e);
+        uint8_t one = 1;
+        if ((rc = eval_agree(rows_rw(o, h.d[IT_PROGRESS], IT_PATHS[IT_PROGRESS], H5K_U8, 1, sidx, sidx >= 0, &one)))) break;
+        for (int k = 0; k < e->nranks; k++) {
+            int64_t sk = plan_shard(&plan, r, k);
+            if (sk >= 0) done[sk] = 1;
+        }
+        eval_round_end(e, plan_rows_done(&plan, done));
+    }
+    shard_free(&sh);
+    free(done);
+    close_handles(&h); // before the file is closed (parallel HDF5 refuses to close with open objects)
+    if (rc == CN_OK) progress_end(&e->prog);
+    return rc;
+}
+
+// `[dataset] format = items` (eval.c's dataset step): the manifest's items and the dataset the main
+// phases evaluate (items.h). e->items stays allocated (maybe empty) for eval_free.
+int eval_items_load(Eval *e) {
+    const JobConfig *j = &e->job;
+    e->items = callocCheck(1, sizeof(ItemSet));
+    int rc = items_load(e->items, j->manifest, j->images_dir, j->instances_json, j->max_images);
+    if (rc == CN_OK) rc = items_to_dataset(e->items, &e->ds);
+    if (rc == CN_OK) {
+        const ItemSet *s = e->items;
+        int n_region = 0;
+        for (int i = 0; i < s->n_items; i++) n_region += s->items[i].kind == ITEM_REGION;
+        cn_log("items: %d from %s (%d choice, %d region; %d types; up to %d candidates), %d images, crop_expand %.2f",
+               s->n_items, s->manifest, s->n_items - n_region, n_region, s->n_types, s->k_max, s->n_images,
+               j->crop_expand);
+    }
+    return rc;
+}
