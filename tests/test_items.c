@@ -7,8 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "clipneg/common.h"
+#include "clipneg/config.h"
 #include "clipneg/image.h"
 #include "clipneg/items.h"
 
@@ -270,7 +272,47 @@ static void test_crop_pixels(void) {
     fclose(fb);
 }
 
+// The job-file keys of the item mode: format = items needs a manifest; crop_expand in [1, 10].
+static int load_job(const char *dataset_lines, JobConfig *job) {
+    char cwd[2048], path[] = "/tmp/test_items_job_XXXXXX";
+    if (!getcwd(cwd, sizeof cwd)) return -1;
+    int fd = mkstemp(path);
+    FILE *fp = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!fp) return -1;
+    fprintf(fp, "[model]\npath = %s/tests/fixtures/models/vit-tiny-openclip\n[dataset]\nformat = items\n%s"
+                "[variants]\nfile = %s/jobs/variants/seed7.ini\n",
+            cwd, dataset_lines, cwd);
+    fclose(fp);
+    int rc = job_load(job, path, NULL);
+    remove(path);
+    return rc;
+}
+
+static void test_job_keys(void) {
+    JobConfig job;
+    char lines[4096], cwd[2048];
+    CHECK(getcwd(cwd, sizeof cwd) != NULL);
+    CHECK_INT(load_job("", &job), CN_E_CONFIG);
+    CHECK(strstr(cn_last_error(), "[dataset] manifest: required key missing (format = items)") != NULL);
+    snprintf(lines, sizeof lines, "manifest = %s/tests/data/items/ok.jsonl\n", cwd);
+    CHECK_INT(load_job(lines, &job), CN_OK);
+    CHECK_INT(job.dataset_kind, DATASET_ITEMS);
+    CHECK(job.crop_expand == 1.0); // the default: the box itself
+    job_free(&job);
+    snprintf(lines, sizeof lines, "manifest = %s/tests/data/items/ok.jsonl\ncrop_expand = 1.25\n", cwd);
+    CHECK_INT(load_job(lines, &job), CN_OK);
+    CHECK(job.crop_expand == 1.25);
+    job_free(&job);
+    snprintf(lines, sizeof lines, "manifest = %s/tests/data/items/ok.jsonl\ncrop_expand = 0.5\n", cwd);
+    CHECK_INT(load_job(lines, &job), CN_E_CONFIG);
+    CHECK(strstr(cn_last_error(), ":6: [dataset] crop_expand: must be in [1, 10] (got 0.5)") != NULL);
+    snprintf(lines, sizeof lines, "manifest = %s/tests/data/items/ok.jsonl\ncrop_expand = wide\n", cwd);
+    CHECK_INT(load_job(lines, &job), CN_E_CONFIG);
+    CHECK(strstr(cn_last_error(), "[dataset] crop_expand: expected a number, got 'wide'") != NULL);
+}
+
 int main(void) {
+    test_job_keys();
     test_ok_manifest();
     test_ann_items();
     test_refusals();

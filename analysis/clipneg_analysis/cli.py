@@ -47,6 +47,11 @@ def main(argv=None):
     p.add_argument("--no-tsne", action="store_true", help="skip the t-SNE (the slow part)")
     p.add_argument("--tsne-iterations", type=int, default=500)
 
+    # items hook (docs/items.md): per-type accuracy of item benchmarks
+    p = sub.add_parser("items", help="item benchmarks (CC-Neg, multiple choice, regions): accuracy per type")
+    p.add_argument("files", nargs="+")
+    p.add_argument("-o", "--output", help="also draw the accuracy chart of the first file into this PNG")
+
     a = ap.parse_args(argv)
     try:
         if a.cmd == "table":
@@ -86,6 +91,16 @@ def main(argv=None):
             report.write(_runs(a.files), a.output, image_id=a.image_id, seed=a.seed, with_tsne=not a.no_tsne,
                          tsne_iterations=a.tsne_iterations)
             print(f"wrote {a.output}", file=sys.stderr)
+        elif a.cmd == "items":
+            from . import items
+
+            text = items.markdown(a.files)
+            if not text:
+                raise ValueError("no /items in these files (they were not written by a [dataset] format = items job)")
+            sys.stdout.write(text)
+            if a.output:
+                items.plot(a.files[0], a.output)
+                print(f"wrote {a.output}", file=sys.stderr)
     except (RunError, ValueError, OSError) as e:
         print(f"clipneg-analysis: error: {e}", file=sys.stderr)
         return 1

@@ -73,7 +73,7 @@ def _pct(x):
 
 def table_rows(paths):
     header = ["file", "item type", "items", "valid", "accuracy", "ties", "mean margin", "chance",
-              "pairs: original > negation"]
+              "2-candidate items (CC-Neg: original > negation)"]
     rows = []
     for p in paths:
         if not has_items(p):

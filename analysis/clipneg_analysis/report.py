@@ -7,7 +7,7 @@ import datetime
 import html
 import os
 
-from . import hist, prompts, table, tsne
+from . import hist, items, prompts, table, tsne
 from .run import RunError
 from .style import RANDOM_BANNER
 
@@ -84,6 +84,15 @@ def build(runs, image_id=None, seed=0, with_tsne=True, tsne_iterations=500):
             parts.append(_img(prompts.plot(r, iid)[0], f"prompts of image {iid}"))
         except RunError as e:
             parts.append(f'<p class="note">{html.escape(str(e))}</p>')
+    # items hook (docs/items.md): files written by a `[dataset] format = items` job
+    with_items = [r.path for r in runs if items.has_items(r.path)]
+    if with_items:
+        parts.append("<h2>Item benchmarks — CC-Neg pairs, multiple choice, regions</h2>")
+        parts.append(_table_html(*items.html_rows(with_items)))
+        parts.append('<p class="note">accuracy: the correct candidate scores strictly highest (ties count as '
+                     "wrong) over valid items; chance: mean 1/candidates. Definitions: docs/items.md.</p>")
+        for p in with_items:
+            parts.append(_img(items.plot(p)[0], f"item accuracy of {p}"))
     parts.append("</body></html>")
     return "\n".join(parts)
 

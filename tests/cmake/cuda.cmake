@@ -7,6 +7,9 @@
 #  * cuda_similarity     text table + all-gather + similarity tiles, 1 rank and 2 ranks (mpiexec)
 #  * cuda_ops_memcheck, cuda_ops_racecheck, cuda_encoders_memcheck: the same binaries (--quick shapes)
 #    under compute-sanitizer; skipped as well when compute-sanitizer was not found at configure time.
+#  * cuda_ops_emulated, cuda_similarity_emulated (labels unit;cuda-emu): the same tests on the CPU
+#    emulator of src/cuda/emu/, so the kernels' logic is exercised without a GPU (end of this file).
+# On a GPU machine: ctest -L cuda --output-on-failure (docs/cuda.md).
 if(NOT CLIPNEG_HAVE_CUDA)
   return()
 endif()
@@ -19,12 +22,13 @@ set(CLIPNEG_CUDA_TEST_ENV ${CLIPNEG_TEST_ENV})
 list(FILTER CLIPNEG_CUDA_TEST_ENV EXCLUDE REGEX "^ASAN_OPTIONS=")
 list(APPEND CLIPNEG_CUDA_TEST_ENV "ASAN_OPTIONS=detect_leaks=0:abort_on_error=0:protect_shadow_gap=0")
 
-# clipneg_cuda_test(name [TIMEOUT s]) — tests/test_<name>.cu compiled by nvcc (sm_80/sm_90, warnings
-# are errors), linked with the core and the CUDA backend; ctest `<name>`, label cuda.
+# clipneg_cuda_test(name [TIMEOUT s]) — tests/test_<name>.cu compiled by nvcc (warnings are errors), linked with the core and the CUDA backend; ctest `<name>`, label cuda.
 function(clipneg_cuda_test name)
   cmake_parse_arguments(T "" "TIMEOUT" "" ${ARGN})
   add_executable(test_${name} ${CMAKE_CURRENT_SOURCE_DIR}/test_${name}.cu)
-  set_target_properties(test_${name} PROPERTIES CUDA_ARCHITECTURES "80;90" CUDA_STANDARD 17 CUDA_STANDARD_REQUIRED ON)
+  # The test sources hold no kernels (they call the library, built for sm_80 + sm_90): one target
+  # architecture keeps their compile time down.
+  set_target_properties(test_${name} PROPERTIES CUDA_ARCHITECTURES 80 CUDA_STANDARD 17 CUDA_STANDARD_REQUIRED ON)
   target_compile_options(test_${name} PRIVATE "SHELL:-Werror all-warnings" "-Xcompiler=-Wall,-Wextra,-Werror")
   target_compile_definitions(test_${name} PRIVATE OMPI_SKIP_MPICXX=1 MPICH_SKIP_MPICXX=1)
   target_include_directories(test_${name} PRIVATE ${CMAKE_SOURCE_DIR}/src/cuda ${CMAKE_SOURCE_DIR}/src)
@@ -72,3 +76,45 @@ foreach(_case "cuda_ops;memcheck" "cuda_ops;racecheck" "cuda_encoders;memcheck")
   set_tests_properties(${_bin}_${_tool} PROPERTIES LABELS cuda TIMEOUT 1200 SKIP_RETURN_CODE 77
                        ENVIRONMENT "${CLIPNEG_CUDA_TEST_ENV}")
 endforeach()
+
+# ---- the same tests on the CPU emulator (src/cuda/emu/): the kernels' logic in CI without a GPU ----
+# The backend's sources and the GPU tests are rewritten (emu/transform.cmake: only the <<<>>> launch
+# syntax and dynamic shared memory change) and compiled as C++ against fake CUDA/cuBLASLt headers;
+# blocks run on fibers, GEMMs on a reference implementation that checks the layouts. Not in the
+# sanitizer build (fiber stack switching and ASan do not mix), and not the encoder test (minutes).
+#  * cuda_ops_emulated          test_cuda_ops --quick: every kernel vs its CPU twin, all precisions
+#  * cuda_similarity_emulated   test_cuda_similarity (MPI path; no NCCL in the emulator)
+if(NOT CLIPNEG_SANITIZE)
+  enable_language(CXX)
+  set(_emu ${CMAKE_SOURCE_DIR}/src/cuda/emu)
+  set(_gen ${CMAKE_CURRENT_BINARY_DIR}/cuda-emu)
+  file(GLOB _emu_inputs CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/src/cuda/*.cu ${CMAKE_SOURCE_DIR}/src/cuda/*.cuh)
+  set(_emu_lib_srcs ${_emu}/emu.cpp)
+  foreach(f ${_emu_inputs} ${CMAKE_CURRENT_SOURCE_DIR}/test_cuda_ops.cu ${CMAKE_CURRENT_SOURCE_DIR}/test_cuda_similarity.cu)
+    get_filename_component(_name ${f} NAME)
+    string(REGEX REPLACE "\\.cu$" ".cpp" _out ${_name})
+    add_custom_command(OUTPUT ${_gen}/${_out}
+                       COMMAND ${CMAKE_COMMAND} -D IN=${f} -D OUT=${_gen}/${_out} -P ${_emu}/transform.cmake
+                       DEPENDS ${f} ${_emu}/transform.cmake VERBATIM)
+    if(NOT _name MATCHES "^test_")
+      list(APPEND _emu_lib_srcs ${_gen}/${_out})
+    endif()
+  endforeach()
+  add_library(clipneg_cuda_emu STATIC ${_emu_lib_srcs})
+  set_target_properties(clipneg_cuda_emu PROPERTIES CXX_STANDARD 17 CXX_STANDARD_REQUIRED ON)
+  target_include_directories(clipneg_cuda_emu BEFORE PUBLIC ${_emu}/shim ${_gen})
+  target_include_directories(clipneg_cuda_emu PUBLIC ${CMAKE_SOURCE_DIR}/include ${CMAKE_SOURCE_DIR}/src)
+  target_compile_options(clipneg_cuda_emu PUBLIC -Wall -Wextra -Werror -Wno-unknown-pragmas)
+  target_compile_definitions(clipneg_cuda_emu PUBLIC OMPI_SKIP_MPICXX=1 MPICH_SKIP_MPICXX=1)
+  target_link_libraries(clipneg_cuda_emu PUBLIC MPI::MPI_C)
+  # Only the C files the tests need (not clipneg_core, which links the real CUDA library).
+  foreach(t cuda_ops cuda_similarity)
+    add_executable(test_${t}_emu ${_gen}/test_${t}.cpp ${CMAKE_SOURCE_DIR}/src/common.c ${CMAKE_SOURCE_DIR}/src/ops_cpu.c)
+    set_target_properties(test_${t}_emu PROPERTIES CXX_STANDARD 17 CXX_STANDARD_REQUIRED ON)
+    target_link_libraries(test_${t}_emu PRIVATE clipneg_cuda_emu PkgConfig::OPENBLAS OpenMP::OpenMP_C ${LIBM})
+  endforeach()
+  add_test(NAME cuda_ops_emulated COMMAND test_cuda_ops_emu --quick WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  add_test(NAME cuda_similarity_emulated COMMAND test_cuda_similarity_emu WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(cuda_ops_emulated cuda_similarity_emulated PROPERTIES LABELS "unit;cuda-emu" TIMEOUT 300
+                       ENVIRONMENT "${CLIPNEG_TEST_ENV}")
+endif()

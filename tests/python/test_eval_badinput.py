@@ -12,7 +12,7 @@ import h5py
 import numpy as np
 import pytest
 
-from eval_common import BIN, BPE, COCO, REPO, TINY_MODEL, env_for, info, require_binaries, run_eval
+from eval_common import BPE, COCO, TINY_MODEL, env_for, info, require_binaries, run_eval
 
 CAPS = json.load(open(os.path.join(COCO, "annotations", "captions_val2017.json")))
 

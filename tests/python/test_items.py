@@ -265,3 +265,23 @@ def test_analysis_module(run):
     assert "| hybrid |" in md and "†" in md  # the tiny model is flagged random
     png, _ = ia.plot(run["out"])
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_failed_images_and_boxes(tmp_path):
+    """A missing image fails its items (status 2, NaN), a box outside its image fails that box
+    (status 3); the run completes and the statistics count only valid items."""
+    require_binaries()
+    job = write_job(str(tmp_path), os.path.join(DATA, "failures.jsonl"))
+    env = env_for(tmp_path)
+    p = run_eval(2, job, [], env)
+    assert p.returncode == 0, p.stderr
+    out = os.path.join(tmp_path, "items.h5")
+    r = subprocess.run([BIN, "reduce", out, "--bootstrap", "0"], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    d = items_of(out)
+    assert list(d["status"]) == [2, 2, 3, 1]
+    assert np.isnan(d["sim"][:2]).all()
+    assert np.isfinite(d["sim"][2, 0]) and np.isnan(d["sim"][2, 1]) and np.isfinite(d["sim"][3]).all()
+    assert list(d["crop"][2, 1]) == [-1, -1, -1, -1] and list(d["crop"][2, 0]) == [2, 2, 68, 68]  # centre 35, half 32.5 (expand 1.3)
+    with h5py.File(out, "r") as f:
+        assert int(f["stats/items/n"][-1]) == 4 and int(f["stats/items/n_valid"][-1]) == 1
