@@ -14,7 +14,7 @@ args=(-max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=65536 -pri
 rc=$?
 grep -E "stat::number_of_executed_units|stat::peak_rss_mb|stat::new_units_added" "$work.log"
 grep -E "^Done [0-9]+ runs" "$work.log" | tail -1
-tr '\r' '\n' <"$work.log" | grep -E "^#[0-9]+ .*cov: " | tail -1
+tr '\r' '\n' <"$work.log" | grep -E "^#[0-9]+[[:space:]].*cov: " | tail -1
 if [ $rc -ne 0 ]; then
   tail -60 "$work.log"
   echo "FUZZ FAILURE ($bin): reproducer in $work/"
