@@ -21,6 +21,7 @@
 
 #include "clipneg/common.h"
 #include "clipneg/eval.h"
+#include "clipneg/ops.h"
 
 // Caption rows [*c0, *c1) of images [i0, i1) (contiguous by construction of the dataset).
 static int shard_captions(const Dataset *ds, int64_t i0, int64_t i1, int64_t *c0, int64_t *c1) {
@@ -89,8 +90,7 @@ static int full_round(Eval *e, const SimShard *ss) {
         if (ss->n_img > 0) {
             for (int64_t t = 0; t < nt; t++) txt_nan[t] = isnan(tile[t * D]);
             // block[n_img, nt] = img[n_img, D] @ tile[nt, D]^T
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)ss->n_img, (int)nt, D, 1.0f, ss->img, D, tile, D,
-                        0.0f, block, (int)nt);
+            sgemm_rowmajor(1, (int)ss->n_img, (int)nt, D, ss->img, D, tile, D, 0.0f, block, (int)nt);
             for (int64_t i = 0; i < ss->n_img; i++)
                 for (int64_t t = 0; t < nt; t++)
                     if (img_nan[i] || txt_nan[t]) block[i * nt + t] = NAN;

@@ -3,10 +3,9 @@
 // Plain fp32 loops, llm.c style: one function per layer, row-major tensors, PyTorch weight layouts.
 // Matrix products go to OpenBLAS (cblas_sgemm); everything else is an OpenMP loop.
 //
-// Threading: Debian's OpenBLAS is the pthread build, which keeps its own worker pool. Calling
-// sgemm from inside an OpenMP region would stack both pools on the same cores, so GEMMs are only
-// ever called from serial code (OpenBLAS threads them), and OpenMP loops never call BLAS. Both
-// pools use ops_threads() threads, so at any moment at most that many threads compute.
+// Threading: OpenBLAS is kept single-threaded and GEMMs are threaded here over a fixed tile grid
+// (sgemm_rowmajor), so results are bit-identical for any thread count; everything else is an
+// OpenMP loop whose per-element arithmetic does not depend on how the loop is split.
 #if defined(__GNUC__) && !defined(__clang__)
 // Let GCC if-convert the float clamps of exp_fast so the activation and softmax loops vectorise
 // (with trapping math it keeps them as branches). Nothing here reads the FP exception flags.
@@ -28,12 +27,42 @@ static int g_threads = 0; // 0: not chosen yet -> cn_threads()
 
 void ops_set_threads(int n) {
     g_threads = n > 0 ? n : cn_threads();
-    openblas_set_num_threads(g_threads);
+    // OpenBLAS always runs single-threaded: we thread GEMMs ourselves over a fixed tile grid
+    // (sgemm_rowmajor below), so that results do not depend on the thread count.
+    openblas_set_num_threads(1);
 }
 
 int ops_threads(void) {
     if (g_threads <= 0) ops_set_threads(0);
     return g_threads;
+}
+
+// ---- thread-count-independent GEMM -----------------------------------------------------------------
+// OpenBLAS's own threading splits a product differently for different thread counts, and the
+// results differ in the last bits (measured here: 1 vs 2 threads differ for 34x192x64 and for every
+// transformer-sized product). The same job must give the same file on 1 or 4 ranks, and ranks on one
+// node get fewer threads each. So we cut C into a FIXED grid of tiles (the grid depends only on the
+// shape), compute each tile with one single-threaded sgemm call, and spread tiles over OpenMP
+// threads: every element is computed by the same call whatever the thread count. Tiles are large
+// enough (256 x 512) that re-packing the operands per tile costs a few percent.
+#define SGEMM_TILE_M 256
+#define SGEMM_TILE_N 512
+
+void sgemm_rowmajor(int trans_b, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta,
+                    float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    int nt = ops_threads();
+    int tm = CN_CEIL_DIV(M, SGEMM_TILE_M), tn = CN_CEIL_DIV(N, SGEMM_TILE_N);
+    int tiles = tm * tn;
+    enum CBLAS_TRANSPOSE tb = trans_b ? CblasTrans : CblasNoTrans;
+#pragma omp parallel for num_threads(nt) if (tiles > 1 && nt > 1) schedule(dynamic, 1)
+    for (int t = 0; t < tiles; t++) {
+        int m0 = (t / tn) * SGEMM_TILE_M, n0 = (t % tn) * SGEMM_TILE_N;
+        int mb = CN_MIN(SGEMM_TILE_M, M - m0), nb = CN_MIN(SGEMM_TILE_N, N - n0);
+        const float *b0 = trans_b ? B + (size_t)n0 * ldb : B + n0;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, tb, mb, nb, K, 1.0f, A + (size_t)m0 * lda, lda, b0, ldb, beta,
+                    C + (size_t)m0 * ldc + n0, ldc);
+    }
 }
 
 // Below this many floats an OpenMP region costs more than it saves.
@@ -75,12 +104,12 @@ void matmul_forward(float *out, const float *inp, const float *weight, const flo
         for (int n = 0; n < N; n++) memcpy(out + (size_t)n * OC, bias, (size_t)OC * sizeof(float));
         beta = 1.0f;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1.0f, inp, C, weight, C, beta, out, OC);
+    sgemm_rowmajor(1, N, OC, C, inp, C, weight, C, beta, out, OC);
 }
 
 void matmul_forward_nn(float *out, const float *inp, const float *weight, int N, int C, int OC) {
     ops_threads();
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, OC, C, 1.0f, inp, C, weight, OC, 0.0f, out, OC);
+    sgemm_rowmajor(0, N, OC, C, inp, C, weight, OC, 0.0f, out, OC);
 }
 
 // ---- exp ---------------------------------------------------------------------------------------
@@ -339,8 +368,7 @@ void conv2d_forward(float *out, const float *inp, const float *weight, const flo
             }
             beta = 1.0f;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OC, (int)HWo, (int)KK, 1.0f, weight, (int)KK, col,
-                    (int)HWo, beta, o, (int)HWo);
+        sgemm_rowmajor(0, OC, (int)HWo, (int)KK, weight, (int)KK, col, (int)HWo, beta, o, (int)HWo);
     }
 }
 

@@ -70,6 +70,10 @@ void attnpool_forward(float *out, const float *inp, const float *pos_emb, const 
 
 // Threads for the OpenMP loops of the ops and for OpenBLAS (default cn_threads()); the two never
 // run at the same time: GEMMs are called from serial code only, so the pools do not oversubscribe.
+// Row-major C[M,N] = A[M,K] @ op(B) + beta*C with op(B) = B[K,N] (trans_b = 0) or B[N,K]^T (trans_b = 1).
+// Threaded over a fixed tile grid: bit-identical results for any thread count (see ops_cpu.c).
+void sgemm_rowmajor(int trans_b, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta,
+                    float *C, int ldc);
 void ops_set_threads(int n);
 int ops_threads(void);
 
