@@ -23,18 +23,30 @@ static void usage(FILE *fp) {
 int cmd_eval(int argc, char **argv) {
     EvalOptions opt = {0};
     const char **sets = callocCheck((size_t)argc + 1, sizeof(char *));
+    char **owned = callocCheck((size_t)argc + 1, sizeof(char *));
+    int n_owned = 0;
     int n_sets = 0, rc = CN_OK;
     for (int i = 1; i < argc && rc == CN_OK; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             if (cn_rank() == 0) usage(stdout);
+            for (int k = 0; k < n_owned; k++) free(owned[k]);
+            free(owned);
             free(sets);
             return CN_OK;
         } else if (!strcmp(a, "--output") || !strcmp(a, "-o")) {
             if (i + 1 >= argc)
                 rc = cn_fail(CN_E_USAGE, "%s needs a path", a);
-            else
+            else {
                 opt.output = argv[++i];
+                // Also as an override, so the job file's own [output] path (whose folder may not exist
+                // where this runs, e.g. a fresh clone under SLURM) is replaced before it is validated.
+                size_t n = strlen(opt.output) + sizeof "output.path=";
+                char *kv = mallocCheck(n);
+                snprintf(kv, n, "output.path=%s", opt.output);
+                sets[n_sets++] = kv;
+                owned[n_owned++] = kv;
+            }
         } else if (!strcmp(a, "--set")) {
             if (i + 1 >= argc || !strchr(argv[i + 1], '='))
                 rc = cn_fail(CN_E_USAGE, "--set needs section.key=value");
@@ -56,6 +68,8 @@ int cmd_eval(int argc, char **argv) {
             fprintf(stderr, "clipneg eval: %s\n", cn_last_error());
             usage(stderr);
         }
+        for (int k = 0; k < n_owned; k++) free(owned[k]);
+        free(owned);
         free(sets);
         return rc;
     }
@@ -66,6 +80,8 @@ int cmd_eval(int argc, char **argv) {
     } else if (rc != CN_OK && cn_rank() == (eval_failed_rank() >= 0 ? eval_failed_rank() : cn_rank())) {
         fprintf(stderr, "[clipneg r%d] error: %s\n", cn_rank(), cn_last_error());
     }
+    for (int k = 0; k < n_owned; k++) free(owned[k]);
+    free(owned);
     free(sets);
     // After a failed HDF5 write (disk full, file size limit) HDF5 1.10 crashes when it closes that
     // file, which it would do in its MPI_Finalize hook: every rank leaves here, with the status all

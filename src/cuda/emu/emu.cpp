@@ -6,7 +6,7 @@
 // logic of the backend. What it cannot check: real GPU timing/concurrency (streams run in
 // program order), cuBLASLt's own kernels and heuristics, memory-model subtleties.
 //
-// Execution: blocks run one after another; the threads of a block are ucontext fibers scheduled
+// Execution: blocks run one after another; the threads of a block are fibers scheduled
 // round-robin on one OS thread, so __syncthreads and the warp shuffles are real rendezvous points
 // (a fiber waits until every live thread of its block / warp has arrived). __shared__ is `static`
 // (one block at a time), dynamic shared memory is one poisoned buffer. Launch configurations are
@@ -15,18 +15,57 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <ucontext.h>
 #include <vector>
 #include "cuda_runtime.h"
 #include "cublasLt.h"
 
 dim3 threadIdx, blockIdx, blockDim, gridDim;
 
+// ---- fibers: a minimal context switch -----------------------------------------------------------
+// x86-64: save the callee-saved registers on the current stack, swap stack pointers, restore.
+// (glibc's swapcontext also saves the signal mask: a system call per switch, 5x slower overall.)
+// Elsewhere: ucontext.
+#if defined(__x86_64__)
+extern "C" void emu_switch(void **save_sp, void *next_sp);
+asm(".text\n.globl emu_switch\n.type emu_switch,@function\nemu_switch:\n"
+    "  pushq %rbp\n  pushq %rbx\n  pushq %r12\n  pushq %r13\n  pushq %r14\n  pushq %r15\n"
+    "  movq %rsp, (%rdi)\n  movq %rsi, %rsp\n"
+    "  popq %r15\n  popq %r14\n  popq %r13\n  popq %r12\n  popq %rbx\n  popq %rbp\n  ret\n"
+    ".size emu_switch, .-emu_switch\n");
+struct Context {
+    void *sp;
+};
+static void ctx_switch(Context *from, Context *to) { emu_switch(&from->sp, to->sp); }
+// A new fiber's stack, as if emu_switch had been called from `entry`: 6 registers, then the
+// address `ret` jumps to, then a fake return address (keeps the ABI's 16-byte alignment at entry).
+static void ctx_make(Context *c, char *stack, size_t size, void (*entry)()) {
+    uintptr_t top = ((uintptr_t)(stack + size)) & ~(uintptr_t)15;
+    void **sp = (void **)top;
+    *--sp = nullptr;           // fake return address of entry()
+    *--sp = (void *)entry;     // where `ret` goes
+    for (int i = 0; i < 6; i++) *--sp = nullptr;  // rbp rbx r12 r13 r14 r15
+    c->sp = sp;
+}
+#else
+#include <ucontext.h>
+struct Context {
+    ucontext_t uc;
+};
+static void ctx_switch(Context *from, Context *to) { swapcontext(&from->uc, &to->uc); }
+static void ctx_make(Context *c, char *stack, size_t size, void (*entry)()) {
+    getcontext(&c->uc);
+    c->uc.uc_stack.ss_sp = stack;
+    c->uc.uc_stack.ss_size = size;
+    c->uc.uc_link = nullptr;
+    makecontext(&c->uc, entry, 0);
+}
+#endif
+
 namespace emu {
-struct Fiber { ucontext_t ctx; bool done; };
+struct Fiber { Context ctx; bool done; };
 static std::vector<Fiber> fibers;
 static std::vector<char *> stacks;
-static ucontext_t sched;
+static Context sched;
 static int cur;
 static void (*g_body)(void *);
 static void *g_ctx;
@@ -39,9 +78,10 @@ long g_launches = 0, g_switches = 0;
 static void fiber_main() {
     g_body(g_ctx);
     fibers[cur].done = true;
-    swapcontext(&fibers[cur].ctx, &sched);
+    ctx_switch(&fibers[cur].ctx, &sched);
+    abort();  // a finished fiber is never resumed
 }
-static void yield_() { g_switches++; swapcontext(&fibers[cur].ctx, &sched); }
+static void yield_() { g_switches++; ctx_switch(&fibers[cur].ctx, &sched); }
 static unsigned live_block() { unsigned n = 0; for (auto &f : fibers) n += !f.done; return n; }
 static unsigned live_warp(int w) {
     unsigned n = 0;
@@ -90,12 +130,8 @@ void run_grid(dim3 grid, dim3 block, size_t smem, void (*body)(void *), void *ct
                 block_gen = block_count = 0;
                 memset(warp_gen, 0, sizeof warp_gen); memset(warp_count, 0, sizeof warp_count);
                 for (int i = 0; i < n; i++) {
-                    getcontext(&fibers[i].ctx);
-                    fibers[i].ctx.uc_stack.ss_sp = stacks[i];
-                    fibers[i].ctx.uc_stack.ss_size = kStack;
-                    fibers[i].ctx.uc_link = nullptr;
+                    ctx_make(&fibers[i].ctx, stacks[i], kStack, fiber_main);
                     fibers[i].done = false;
-                    makecontext(&fibers[i].ctx, fiber_main, 0);
                 }
                 bool any = true;
                 while (any) {
@@ -104,7 +140,7 @@ void run_grid(dim3 grid, dim3 block, size_t smem, void (*body)(void *), void *ct
                         if (fibers[i].done) continue;
                         cur = i;
                         threadIdx = dim3(i, 0, 0);
-                        swapcontext(&sched, &fibers[i].ctx);
+                        ctx_switch(&sched, &fibers[i].ctx);
                         any = true;
                     }
                 }
