@@ -412,14 +412,19 @@ static char *resolve_path(const char *job_dir, const char *value, int from_overr
 static int check_path(KeyKind kind, const char *path, const char *label) {
     struct stat st;
     if (kind == K_OUTPATH) {
+        // An output that cannot be created is an I/O failure (exit 6, docs/cli.md), found before any work.
         if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-            return cn_fail(CN_E_CONFIG, "%s: '%s' is a folder (expected an output file name)", label, path);
+            return cn_fail(CN_E_IO, "%s: '%s' is a folder (expected an output file name)", label, path);
         const char *slash = strrchr(path, '/');
         if (!slash) return CN_OK;
         char dir[4096];
         snprintf(dir, sizeof dir, "%.*s", (int)(slash == path ? 1 : slash - path), path);
-        if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-            return cn_fail(CN_E_CONFIG, "%s: folder '%s' does not exist", label, dir);
+        if (stat(dir, &st) != 0)
+            return cn_fail(CN_E_IO, "%s: cannot create '%s': folder '%s' does not exist (%s)", label, path, dir,
+                           strerror(errno));
+        if (!S_ISDIR(st.st_mode))
+            return cn_fail(CN_E_IO, "%s: cannot create '%s': '%s' is not a folder (%s)", label, path, dir,
+                           strerror(ENOTDIR));
         return CN_OK;
     }
     if (stat(path, &st) != 0)

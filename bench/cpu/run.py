@@ -72,6 +72,14 @@ def text_gflop(c, lengths):
     return len(lengths) * (L * (2 * T * 12 * W * W + 2 * 2 * T * T * W) + 2 * W * D) / 1e9
 
 
+T0 = time.perf_counter()
+
+
+def log(msg):
+    """Progress on stderr (the table goes to stdout): which part, seconds since start, load average."""
+    print(f"[bench {time.perf_counter() - T0:6.1f}s load {os.getloadavg()[0]:.1f}] {msg}", file=sys.stderr, flush=True)
+
+
 def median(xs):
     return statistics.median(xs)
 
@@ -142,12 +150,17 @@ def main():
         e2e_ours.append(time.perf_counter() - t0)
     import h5py
     with h5py.File(out_h5, "r") as f:
-        texts = [t for t, s in zip(f["texts/text"].asstr()[()], f["texts/status"][()]) if s == 0]
+        status = f["texts/status"][()]
+        text_rows = np.flatnonzero(status == 0)  # clipneg encodes rendered texts only
+        texts = list(f["texts/text"].asstr()[()][text_rows])
         image_files = list(f["images/file_name"].asstr()[()])
         cap_img = f["captions/image_index"][()]
         V = f["variants/name"].shape[0]
+    text_img = torch.as_tensor(cap_img[text_rows // V].astype(np.int64))  # row t = caption * V + variant
 
     def openclip_e2e():
+        """The same work as the eval job, the plain way: decode + preprocess (PIL, open_clip's
+        transform), encode both towers, L2-normalise, paired cosine and the full image x text matrix."""
         with torch.no_grad():
             embs = []
             for i in range(0, len(image_files), 32):
@@ -159,9 +172,9 @@ def main():
             for i in range(0, len(texts), 256):
                 temb.append(model.encode_text(tokenizer(texts[i:i + 256])))
             txt = torch.nn.functional.normalize(torch.cat(temb), dim=-1)
-            n = min(len(txt), len(cap_img) * V)
-            idx = torch.as_tensor(np.repeat(cap_img, V)[:n])
-            return (img[idx] * txt[:n]).sum(-1)
+            paired = (img[text_img] * txt).sum(-1)
+            full = (img @ txt.T).half()
+            return paired, full
 
     e2e_theirs = []
     for _ in range(R):
