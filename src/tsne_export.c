@@ -7,6 +7,7 @@
 //   of blocks. Block sums -> mean (all-gathered, summed in block order); block covariances ->
 //   chained from rank 0 to the last rank, each adding its blocks in order, so the total is
 //   ((C_0 + C_1) + C_2) + ... for any rank count. Rank 0 solves the eigenproblem and broadcasts.
+#define _POSIX_C_SOURCE 200809L // strtok_r
 #include <math.h>
 #include <mpi.h>
 #include <stdlib.h>
