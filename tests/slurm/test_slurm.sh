@@ -77,7 +77,11 @@ done
 grep -q "checkpointed; requeueing" "$LOG" || { echo "FAIL: eval.sbatch did not see exit 75"; cat "$LOG"; exit 1; }
 # The previous attempt's step daemon must be gone before the next starts, or the new step cannot
 # bind its PMIx socket (same step id): SLURM's ~120 s hold on requeued jobs normally ensures that.
-for _ in $(seq 150); do pgrep -f "slurmstepd: \[$jid\." >/dev/null || break; sleep 0.2; done
+# (Nothing else runs on this test cluster: wait for every step daemon, then a little longer for their
+# sockets to be removed.)
+for _ in $(seq 300); do pgrep -f slurmstepd >/dev/null || break; sleep 0.2; done
+pgrep -af slurmstepd && echo "warning: step daemons still running"
+sleep 3
 scontrol update JobId="$jid" StartTime=now     # a requeued job is otherwise held ~120 s
 cluster_ts "job $jid requeued; released"
 wait_job "$jid" 600 || { cat "$LOG"; exit 1; }
