@@ -37,6 +37,23 @@ static int by_eot(const void *pa, const void *pb) {
     return a->index < b->index ? -1 : (a->index > b->index); // stable: batch order among equal lengths
 }
 
+// A chunk is computed up to its longest text, so mixing lengths pays for padding: on the coco-mini
+// captions x 7 variants one length-sorted chunk per batch of 256 computes 1.9x the real tokens (1.6x
+// for batches of 64). So a chunk is cut once its GEMMs have enough rows to run near peak
+// (TEXT_GROUP_MIN_ROWS) and the next text is more than 25% longer than its shortest: 1.12x (1.18x).
+// The cut depends only on the batch's lengths, never on threads or ranks.
+#define TEXT_GROUP_MIN_ROWS 512
+
+// How many of the length-sorted texts order[0..max_n) form the next chunk.
+static int length_group(const int *eot, const int *order, int max_n) {
+    int shortest = eot[order[0]] + 1;
+    for (int i = 1; i < max_n; i++) {
+        int next = eot[order[i]] + 1, longest = eot[order[i - 1]] + 1;
+        if (4 * next > 5 * shortest && (long)i * longest >= TEXT_GROUP_MIN_ROWS) return i;
+    }
+    return max_n;
+}
+
 // Run texts order[0..n) (rows of ids) through the tower with T positions; rows of `out` by order.
 // pool_rows: n ints of scratch. prune_last: compute the last block for the EOT rows only
 // (encode_texts_cpu); the 77-token reference computes every row of every block.
@@ -105,8 +122,8 @@ static int encode_texts(const ClipModel *m, const int32_t *ids, int B, float *ou
     transformer_acts_alloc(&a, chunk, ctx, Wt, M, NH);
     float *pooled = mallocCheck((size_t)chunk * (Wt > D ? Wt : D) * sizeof(float));
     int *pool_rows = mallocCheck((size_t)chunk * sizeof(int));
-    for (int s = 0; s < B; s += chunk) {
-        int n = CN_MIN(chunk, B - s);
+    for (int s = 0, n = 0; s < B; s += n) {
+        n = trim ? length_group(eot, order + s, CN_MIN(chunk, B - s)) : CN_MIN(chunk, B - s);
         // Sorted ascending: the chunk's last text has its longest EOT.
         int T = trim ? eot[order[s + n - 1]] + 1 : ctx;
         text_chunk_forward(m, ids, order + s, eot, n, T, &a, pool_rows, pooled, out, trim);

@@ -27,9 +27,13 @@ static int g_threads = 0; // 0: not chosen yet -> cn_threads()
 
 void ops_set_threads(int n) {
     g_threads = n > 0 ? n : cn_threads();
+#ifdef CLIPNEG_BENCH_PLAIN_SGEMM
+    openblas_set_num_threads(g_threads); // benchmark-only build, see sgemm_rowmajor
+#else
     // OpenBLAS always runs single-threaded: we thread GEMMs ourselves over a fixed tile grid
     // (sgemm_rowmajor below), so that results do not depend on the thread count.
     openblas_set_num_threads(1);
+#endif
 }
 
 int ops_threads(void) {
@@ -44,21 +48,41 @@ int ops_threads(void) {
 // node get fewer threads each. So we cut C into a FIXED grid of tiles (the grid depends only on the
 // shape), compute each tile with one single-threaded sgemm call, and spread tiles over OpenMP
 // threads: every element is computed by the same call whatever the thread count. Tiles are large
-// enough (256 x 512) that re-packing the operands per tile costs a few percent.
+// (up to 256 x 512) so that re-packing the operands per tile costs a few percent, and the cuts are
+// EVEN: a dimension is split into ceil(n / max) near-equal pieces, not into max-sized pieces plus a
+// remainder. With remainders (M = 300: tiles of 256 and 44 rows) one thread idles at the barrier;
+// perf on the text tower (chunk rows T * texts are arbitrary) showed ~40% of the CPU time in
+// libgomp's wait loop. Row tiles are multiples of 4 and column tiles multiples of 16: OpenBLAS sees
+// the row-major product transposed, and those are its Zen/Haswell sgemm micro-kernel's n and m.
 #define SGEMM_TILE_M 256
 #define SGEMM_TILE_N 512
+
+// Piece size for splitting n into ceil(n / max) near-equal pieces, rounded up to a multiple of `unit`.
+static int even_tile(int n, int max, int unit) {
+    int pieces = CN_CEIL_DIV(n, max);
+    return CN_CEIL_DIV(CN_CEIL_DIV(n, pieces), unit) * unit;
+}
 
 void sgemm_rowmajor(int trans_b, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta,
                     float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
     int nt = ops_threads();
-    int tm = CN_CEIL_DIV(M, SGEMM_TILE_M), tn = CN_CEIL_DIV(N, SGEMM_TILE_N);
+#ifdef CLIPNEG_BENCH_PLAIN_SGEMM
+    // Only in bench/cpu's bench_towers_plain, never in the library: one multithreaded OpenBLAS call,
+    // to measure what the fixed grid costs. Results then depend on the thread count.
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, A, lda, B, ldb, beta,
+                C, ldc);
+    (void)nt;
+    return;
+#endif
+    int bm = even_tile(M, SGEMM_TILE_M, 4), bn = even_tile(N, SGEMM_TILE_N, 16);
+    int tm = CN_CEIL_DIV(M, bm), tn = CN_CEIL_DIV(N, bn);
     int tiles = tm * tn;
     enum CBLAS_TRANSPOSE tb = trans_b ? CblasTrans : CblasNoTrans;
 #pragma omp parallel for num_threads(nt) if (tiles > 1 && nt > 1) schedule(dynamic, 1)
     for (int t = 0; t < tiles; t++) {
-        int m0 = (t / tn) * SGEMM_TILE_M, n0 = (t % tn) * SGEMM_TILE_N;
-        int mb = CN_MIN(SGEMM_TILE_M, M - m0), nb = CN_MIN(SGEMM_TILE_N, N - n0);
+        int m0 = (t / tn) * bm, n0 = (t % tn) * bn;
+        int mb = CN_MIN(bm, M - m0), nb = CN_MIN(bn, N - n0);
         const float *b0 = trans_b ? B + (size_t)n0 * ldb : B + n0;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, tb, mb, nb, K, 1.0f, A + (size_t)m0 * lda, lda, b0, ldb, beta,
                     C + (size_t)m0 * ldc + n0, ldc);

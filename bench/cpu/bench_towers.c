@@ -1,7 +1,12 @@
 // bench_towers.c — clipneg's CPU towers alone, for bench/cpu/run.py (never a unit test).
 //   bench_towers MODEL_DIR image PIXELS.f32 B REPEATS   -> images/s per repeat
 //   bench_towers MODEL_DIR text  IDS.i32   N REPEATS    -> texts/s per repeat (batches of 256)
-//   bench_towers sgemm M N K REPEATS                    -> GFLOP/s of cblas_sgemm (machine peak probe)
+//   bench_towers sgemm M N K REPEATS                    -> GFLOP/s of cblas_sgemm (machine peak probe,
+//                                                          OpenBLAS's own threads: OPENBLAS_NUM_THREADS)
+//   bench_towers sgemm-tiled M N K REPEATS              -> GFLOP/s of sgemm_rowmajor, clipneg's fixed tile
+//                                                          grid (OMP_NUM_THREADS threads, OpenBLAS 1 each)
+// bench_towers_plain (bench/cpu/CMakeLists.txt) is the same program linked against an ops_cpu.c whose
+// sgemm_rowmajor is ONE multithreaded OpenBLAS call: the towers' cost of the determinism invariant.
 // Inputs are raw little-endian arrays written by run.py from open_clip's own preprocessing and
 // tokenizer, so both implementations see exactly the same numbers. One line per repeat on stdout.
 #include <cblas.h>
@@ -12,6 +17,7 @@
 #include "clipneg/common.h"
 #include "clipneg/encoder.h"
 #include "clipneg/model.h"
+#include "clipneg/ops.h"
 
 static void *read_all(const char *path, size_t *n) {
     char *data;
@@ -19,14 +25,17 @@ static void *read_all(const char *path, size_t *n) {
     return data;
 }
 
-static int bench_sgemm(int M, int N, int K, int reps) {
+static int bench_sgemm(int M, int N, int K, int reps, int tiled) {
     float *a = mallocCheck((size_t)M * K * sizeof(float)), *b = mallocCheck((size_t)K * N * sizeof(float));
     float *c = mallocCheck((size_t)M * N * sizeof(float));
     for (long i = 0; i < (long)M * K; i++) a[i] = (float)((i * 7919) % 1000) / 1000.0f;
     for (long i = 0; i < (long)K * N; i++) b[i] = (float)((i * 104729) % 1000) / 1000.0f;
     for (int r = 0; r < reps + 1; r++) {
         double t0 = cn_now();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, a, K, b, K, 0.0f, c, N);
+        if (tiled)
+            sgemm_rowmajor(1, M, N, K, a, K, b, K, 0.0f, c, N);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, a, K, b, K, 0.0f, c, N);
         double dt = cn_now() - t0;
         if (r > 0) printf("%.3f\n", 2.0 * M * N * K / dt / 1e9);  // first run warms up
     }
@@ -36,9 +45,13 @@ static int bench_sgemm(int M, int N, int K, int reps) {
 
 int main(int argc, char **argv) {
     if (argc == 6 && !strcmp(argv[1], "sgemm"))
-        return bench_sgemm(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), atoi(argv[5]));
+        return bench_sgemm(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), 0);
+    if (argc == 6 && !strcmp(argv[1], "sgemm-tiled")) {
+        ops_set_threads(0); // OMP_NUM_THREADS threads over the tile grid, OpenBLAS single-threaded
+        return bench_sgemm(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), 1);
+    }
     if (argc != 6) {
-        fprintf(stderr, "usage: bench_towers MODEL image|text INPUT COUNT REPEATS | sgemm M N K REPEATS\n");
+        fprintf(stderr, "usage: bench_towers MODEL image|text INPUT COUNT REPEATS | sgemm|sgemm-tiled M N K REPEATS\n");
         return CN_E_USAGE;
     }
     ClipModel m;

@@ -6,13 +6,18 @@ same inputs (open_clip's own preprocessing and tokenizer feed both towers). Prin
 medians of >= 5 repeats and the clipneg/open_clip ratio, plus achieved GFLOP/s against this
 machine's measured sgemm peak, and writes it as markdown (default bench/cpu/results.md).
 
-  .venv/bin/python bench/cpu/run.py [--threads 2] [--repeats 5] [--out bench/cpu/results.md]
+  bash scripts/build.sh && .venv/bin/python bench/cpu/run.py [--threads 2] [--repeats 5]
 
-Parts: (1) image tower alone, (2) text tower alone on coco-mini captions x the seed's 7 variants
-(the strings clipneg rendered, read back from its own output), (3) end to end on coco-mini
-(decode + preprocess + encode + similarity): `clipneg eval` vs a plain open_clip + PIL loop,
-(4) peak RSS of one rank as the caption set is replicated 1x/10x/100x (tiny model: the question is
-whether memory grows with the caption set, not how big the model is), (5) the sgemm peak.
+Parts: (1) image tower alone, (2) text tower alone on the rendered coco-mini captions x the seed's 7
+variants (the strings clipneg rendered, read back from its own output; an evenly spaced subset of
+--text-count of them, because open_clip needs ~10 minutes per pass over all 2423 on 2 cores),
+(3) end to end on coco-mini (decode + preprocess + encode + similarity): `clipneg eval jobs/demo.ini`
+vs a plain open_clip + PIL loop doing the same work (--e2e-images N restricts both to the first N
+images and their captions), (4) peak RSS of one rank as the caption set is replicated 1x/10x/100x
+(tiny model: the question is whether memory grows with the caption set, not how big the model is),
+(5) the sgemm peak and what clipneg's thread-count-independent GEMM tile grid costs against plain
+multithreaded OpenBLAS (bench_towers_plain: the same towers over one OpenBLAS call per GEMM).
+Progress goes to stderr with the load average; the table to stdout and --out.
 """
 import argparse
 import json
@@ -23,20 +28,30 @@ import sys
 import tempfile
 import time
 
-import numpy as np
-
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BUILD = os.environ.get("CLIPNEG_BUILD", os.path.join(ROOT, "build"))  # run.py --build overrides
-CLIPNEG = BENCH = None  # set in main() from --build
 SHARED = os.environ.get("CLIPNEG_SHARED", os.path.join(ROOT, "..", "shared"))
 COCO = os.environ.get("CLIPNEG_DATA", os.path.join(SHARED, "data", "coco-mini"))
+T0 = time.perf_counter()
 
 
-def sh(cmd, env=None, capture=True):
-    r = subprocess.run(cmd, env=env, capture_output=capture, text=True)
+def log(msg):
+    """Progress on stderr: seconds since start, 1-minute load average, message."""
+    print(f"[bench {time.perf_counter() - T0:6.1f}s load {os.getloadavg()[0]:.1f}] {msg}", file=sys.stderr, flush=True)
+
+
+def sh(cmd, env=None):
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if r.returncode != 0:
         sys.exit(f"command failed ({r.returncode}): {' '.join(cmd)}\n{r.stdout}\n{r.stderr}")
     return r.stdout
+
+
+def floats(out):
+    return [float(x) for x in out.split()]
+
+
+def median(xs):
+    return statistics.median(xs)
 
 
 def make_model(path, name="ViT-B-32"):
@@ -64,62 +79,82 @@ def vit_gflop_image(c):
     return (2 * (R // P) ** 2 * 3 * P * P * W + L * per_layer + 2 * W * D) / 1e9
 
 
-def text_gflop(c, lengths):
-    """Text tower FLOPs for the given sequence lengths (clipneg computes each batch only up to its
-    longest EOT, open_clip always to 77: we count useful FLOPs = the 77-token work, for both)."""
-    W, L, D = c["width"], c["layers"], c["embed_dim"]
-    T = 77
-    return len(lengths) * (L * (2 * T * 12 * W * W + 2 * 2 * T * T * W) + 2 * W * D) / 1e9
+def text_gflop_77(c):
+    """Text tower FLOPs of one text at the full 77 positions (what open_clip computes). clipneg
+    computes each length-sorted chunk only up to its longest EOT, so its GFLOP/s is quoted as
+    '77-token-equivalent': useful work per second, not arithmetic executed."""
+    W, L, D, T = c["width"], c["layers"], c["embed_dim"], 77
+    return (L * (2 * T * 12 * W * W + 2 * 2 * T * T * W) + 2 * W * D) / 1e9
 
 
-T0 = time.perf_counter()
-
-
-def log(msg):
-    """Progress on stderr (the table goes to stdout): which part, seconds since start, load average."""
-    print(f"[bench {time.perf_counter() - T0:6.1f}s load {os.getloadavg()[0]:.1f}] {msg}", file=sys.stderr, flush=True)
-
-
-def median(xs):
-    return statistics.median(xs)
+def coco_subset(path_out, n_images, replicate=1):
+    """captions_val2017.json restricted to the first n_images images (0: all), each annotation
+    repeated `replicate` times under new ids. Returns the number of annotations."""
+    caps = json.load(open(os.path.join(COCO, "annotations", "captions_val2017.json")))
+    sub = dict(caps)
+    if n_images > 0:
+        sub["images"] = caps["images"][:n_images]
+    keep = {im["id"] for im in sub["images"]}
+    anns = [a for a in caps["annotations"] if a["image_id"] in keep]
+    sub["annotations"] = [dict(a, id=a["id"] * 1000 + r) for r in range(replicate) for a in anns]
+    with open(path_out, "w") as f:
+        json.dump(sub, f)
+    return len(sub["annotations"])
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--threads", type=int, default=os.cpu_count())
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--images", type=int, default=32)
+    ap.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for both implementations")
+    ap.add_argument("--repeats", type=int, default=5, help="timed repeats per measurement (median reported)")
+    ap.add_argument("--images", type=int, default=32, help="image tower batch")
+    ap.add_argument("--text-count", type=int, default=256, help="texts for the text tower part (0: all)")
+    ap.add_argument("--e2e-images", type=int, default=0, help="end to end on the first N coco-mini images (0: all 79)")
+    ap.add_argument("--rss", default="1,10,100", help="caption replication factors for the RSS part ('' skips)")
+    ap.add_argument("--build", default=os.environ.get("CLIPNEG_BUILD", os.path.join(ROOT, "build")),
+                    help="build folder holding clipneg and bench/cpu/bench_towers[_plain]")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "cpu", "results.md"))
-    ap.add_argument("--skip-rss", action="store_true")
-    ap.add_argument("--build", default=BUILD, help="build folder holding clipneg and bench/cpu/bench_towers")
     args = ap.parse_args()
-    global CLIPNEG, BENCH
-    CLIPNEG = os.path.join(args.build, "clipneg")
-    BENCH = os.path.join(args.build, "bench", "cpu", "bench_towers")
     T, R = args.threads, args.repeats
+    # Both sides get the same threads; set before torch/numpy load OpenBLAS (torch 1.13 from Debian
+    # uses the system OpenBLAS for its GEMMs, which reads OPENBLAS_NUM_THREADS when it loads).
+    os.environ.update(OMP_NUM_THREADS=str(T), OPENBLAS_NUM_THREADS=str(T))
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    clipneg = os.path.join(args.build, "clipneg")
+    bench = os.path.join(args.build, "bench", "cpu", "bench_towers")
+    bench_plain = bench + "_plain"
+    for exe in (clipneg, bench, bench_plain):
+        if not os.path.exists(exe):
+            sys.exit(f"{exe} missing: run scripts/build.sh first (or pass --build)")
 
+    import numpy as np
     import open_clip
     import torch
     from PIL import Image
     torch.set_num_threads(T)
-    env = dict(os.environ, OMP_NUM_THREADS=str(T), OPENBLAS_NUM_THREADS=str(T),
-               OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
-    for exe in (CLIPNEG, BENCH):
-        if not os.path.exists(exe):
-            sys.exit(f"{exe} missing: run scripts/build.sh first")
+    loads = [os.getloadavg()[0]]
 
     work = tempfile.mkdtemp(prefix="clipneg-bench-")
     model_dir = os.path.join(work, "vitb32")
+    log("making the seeded random ViT-B/32 (open_clip)")
     model = make_model(model_dir)
     cfg = open_clip.get_model_config("ViT-B-32")
     vcfg = dict(cfg["vision_cfg"], embed_dim=cfg["embed_dim"])
     tcfg = dict(cfg["text_cfg"], embed_dim=cfg["embed_dim"])
     preprocess = open_clip.image_transform(224, is_train=False)
     tokenizer = open_clip.get_tokenizer("ViT-B-32")
-    rows = []
+    rows, gemm_rows = [], []
 
-    # ---- sgemm peak (transformer shape: 32 images x 50 tokens, 768 -> 3072) --------------------
-    peak = median([float(x) for x in sh([BENCH, "sgemm", "1600", "3072", "768", str(R)], env).split()])
+    # ---- (5a) sgemm peak and the tile grid on transformer shapes ------------------------------
+    # 1600 = 32 images x 50 tokens, 400 = the demo job's batch of 8 images, 4096 ~ 256 texts x 16.
+    shapes = [(1600, 3072, 768), (1600, 768, 3072), (400, 2304, 768), (4096, 2048, 512)]
+    for M, N, K in shapes:
+        dims = [str(M), str(N), str(K), str(R)]
+        plain = median(floats(sh([bench, "sgemm"] + dims, env)))
+        tiled = median(floats(sh([bench, "sgemm-tiled"] + dims, env)))
+        gemm_rows.append((M, N, K, plain, tiled))
+        log(f"sgemm {M}x{N}x{K}: OpenBLAS {T} threads {plain:.1f} GFLOP/s, fixed tile grid {tiled:.1f}")
+    peak = gemm_rows[0][3]
+    loads.append(os.getloadavg()[0])
 
     # ---- (1) image tower ---------------------------------------------------------------------
     files = sorted(f for f in os.listdir(os.path.join(COCO, "val2017")) if f.endswith(".jpg"))[: args.images]
@@ -127,40 +162,59 @@ def main():
     pix_path = os.path.join(work, "pixels.f32")
     pixels.numpy().astype("<f4").tofile(pix_path)
     B = len(files)
-    ours = [float(x) for x in sh([BENCH, model_dir, "image", pix_path, str(B), str(R)], env).split()]
+    ours = floats(sh([bench, model_dir, "image", pix_path, str(B), str(R)], env))
+    ours_plain = floats(sh([bench_plain, model_dir, "image", pix_path, str(B), str(R)], env))
     theirs = []
     with torch.no_grad():
-        model.encode_image(pixels)
+        model.encode_image(pixels)  # warm-up, as bench_towers does
         for _ in range(R):
             t0 = time.perf_counter()
             model.encode_image(pixels)
             theirs.append(B / (time.perf_counter() - t0))
     g = vit_gflop_image(vcfg)
-    rows.append(("image tower (images/s, batch %d)" % B, median(ours), median(theirs),
-                 f"{median(ours) * g:.0f} GFLOP/s ({100 * median(ours) * g / peak:.0f}% of sgemm peak)"))
+    rows.append((f"image tower (images/s, batch {B})", median(ours), median(theirs),
+                 f"{median(ours) * g:.0f} GFLOP/s ({100 * median(ours) * g / peak:.0f}% of sgemm peak); "
+                 f"plain-OpenBLAS build {median(ours_plain):.2f} images/s"))
+    log(f"image tower: clipneg {median(ours):.2f}/s (plain OpenBLAS {median(ours_plain):.2f}), "
+        f"open_clip {median(theirs):.2f}/s")
+    loads.append(os.getloadavg()[0])
 
     # ---- (3) end to end: clipneg eval on coco-mini vs an open_clip + PIL loop -------------------
     job = os.path.join(ROOT, "jobs", "demo.ini")
     out_h5 = os.path.join(work, "e2e.h5")
+    e2e_caps = os.path.join(work, "captions_e2e.json")
+    coco_subset(e2e_caps, args.e2e_images)
+    eval_cmd = [clipneg, "eval", job, "--output", out_h5, "--fresh", "--set", f"model.path={model_dir}",
+                "--set", f"run.threads={T}", "--set", f"dataset.captions={e2e_caps}"]
     e2e_ours = []
-    for _ in range(R):
+    for r in range(R):
         t0 = time.perf_counter()
-        sh([CLIPNEG, "eval", job, "--output", out_h5, "--fresh", "--set", f"model.path={model_dir}",
-            "--set", f"run.threads={T}"], env)
+        sh(eval_cmd, env)
         e2e_ours.append(time.perf_counter() - t0)
+        log(f"clipneg eval run {r + 1}/{R}: {e2e_ours[-1]:.1f} s")
     import h5py
     with h5py.File(out_h5, "r") as f:
         status = f["texts/status"][()]
-        text_rows = np.flatnonzero(status == 0)  # clipneg encodes rendered texts only
-        texts = list(f["texts/text"].asstr()[()][text_rows])
+        text_rows = np.flatnonzero(status == 0)  # clipneg encodes the rendered texts only
+        all_texts = f["texts/text"].asstr()[()]
+        texts = [str(t) for t in all_texts[text_rows]]
         image_files = list(f["images/file_name"].asstr()[()])
         cap_img = f["captions/image_index"][()]
         V = f["variants/name"].shape[0]
-    text_img = torch.as_tensor(cap_img[text_rows // V].astype(np.int64))  # row t = caption * V + variant
+        ours_paired = f["similarity/paired"][()].reshape(-1)[text_rows]
+    text_img = torch.as_tensor(cap_img[text_rows // V].astype(np.int64))  # text row t = caption * V + variant
 
     def openclip_e2e():
-        """The same work as the eval job, the plain way: decode + preprocess (PIL, open_clip's
-        transform), encode both towers, L2-normalise, paired cosine and the full image x text matrix."""
+        """The eval job's work, the plain way: load the weights (open_clip's own path: build the
+        model, then load the state dict, as clipneg eval loads the same file), decode + preprocess
+        (PIL, open_clip's transform), both towers, L2 normalisation, paired cosines and the full
+        image x text matrix (float16, as demo.ini stores it). Kept in memory: clipneg also writes
+        its HDF5 file, we do not; Python's start and `import torch` are not counted either."""
+        from safetensors.torch import load_file
+        model = open_clip.create_model("ViT-B-32", pretrained=None, force_quick_gelu=True)
+        model.load_state_dict(load_file(os.path.join(model_dir, "open_clip_model.safetensors")))
+        model.eval()
+        tokenizer = open_clip.get_tokenizer("ViT-B-32")
         with torch.no_grad():
             embs = []
             for i in range(0, len(image_files), 32):
@@ -177,64 +231,85 @@ def main():
             return paired, full
 
     e2e_theirs = []
-    for _ in range(R):
+    for r in range(R):
         t0 = time.perf_counter()
-        openclip_e2e()
+        paired, _ = openclip_e2e()
         e2e_theirs.append(time.perf_counter() - t0)
+        log(f"open_clip loop run {r + 1}/{R}: {e2e_theirs[-1]:.1f} s")
+    # Same work, same answer: the paired cosines agree (fp32 vs fp32, different summation order).
+    dmax = float(np.max(np.abs(paired.numpy() - ours_paired)))
     n_items = len(image_files) + len(texts)
     rows.append((f"end to end coco-mini ({len(image_files)} images + {len(texts)} texts, items/s)",
-                 n_items / median(e2e_ours), n_items / median(e2e_theirs), "decode+preprocess+encode+similarity"))
+                 n_items / median(e2e_ours), n_items / median(e2e_theirs),
+                 f"demo.ini (image_batch 8, 2 decode threads) vs PIL+open_clip loop, both loading the weights; "
+                 f"medians {median(e2e_ours):.1f} s vs {median(e2e_theirs):.1f} s; max |paired diff| {dmax:.1e}"))
+    loads.append(os.getloadavg()[0])
 
     # ---- (2) text tower on the rendered seed-7 strings ------------------------------------------
+    if 0 < args.text_count < len(texts):  # evenly spaced, so every variant and length is represented
+        pick = np.linspace(0, len(texts) - 1, args.text_count).round().astype(int)
+        texts = [texts[i] for i in pick]
     ids = tokenizer(texts)
     ids_path = os.path.join(work, "ids.i32")
     ids.numpy().astype("<i4").tofile(ids_path)
-    ours = [float(x) for x in sh([BENCH, model_dir, "text", ids_path, str(len(texts)), str(R)], env).split()]
+    n = len(texts)
+    ours = floats(sh([bench, model_dir, "text", ids_path, str(n), str(R)], env))
+    ours_plain = floats(sh([bench_plain, model_dir, "text", ids_path, str(n), str(R)], env))
     theirs = []
     with torch.no_grad():
+        model.encode_text(ids[:256])  # warm-up
         for _ in range(R):
             t0 = time.perf_counter()
-            for i in range(0, len(texts), 256):
+            for i in range(0, n, 256):
                 model.encode_text(ids[i:i + 256])
-            theirs.append(len(texts) / (time.perf_counter() - t0))
+            theirs.append(n / (time.perf_counter() - t0))
     lengths = (ids.argmax(-1) + 1).tolist()
-    g = text_gflop(tcfg, lengths) / len(texts)
-    rows.insert(1, (f"text tower ({len(texts)} texts, texts/s; mean length {np.mean(lengths):.1f} of 77)",
+    g = text_gflop_77(tcfg)
+    rows.insert(1, (f"text tower ({n} texts in batches of 256, texts/s; mean length {np.mean(lengths):.1f} of 77)",
                     median(ours), median(theirs),
-                    f"{median(ours) * g:.0f} 77-token-equivalent GFLOP/s"))
+                    f"{median(ours) * g:.0f} 77-token-equivalent GFLOP/s; plain-OpenBLAS build "
+                    f"{median(ours_plain):.1f} texts/s"))
+    log(f"text tower: clipneg {median(ours):.1f}/s (plain OpenBLAS {median(ours_plain):.1f}), open_clip {median(theirs):.1f}/s")
+    loads.append(os.getloadavg()[0])
 
     # ---- (4) peak RSS as the caption set grows -----------------------------------------------
     rss = []
-    if not args.skip_rss:
-        caps = json.load(open(os.path.join(COCO, "annotations", "captions_val2017.json")))
-        for k in (1, 10, 100):
-            big = dict(caps)
-            big["annotations"] = [dict(a, id=a["id"] * 1000 + r) for r in range(k) for a in caps["annotations"]]
-            p = os.path.join(work, f"captions_x{k}.json")
-            json.dump(big, open(p, "w"))
-            # A fresh interpreter whose only child is clipneg, so ru_maxrss is that run's alone.
-            probe = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
-                     "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss if r.returncode == 0 else -1)")
-            t0 = time.perf_counter()
-            kib = int(sh([sys.executable, "-c", probe, CLIPNEG, "eval", job, "--output",
-                          os.path.join(work, f"rss{k}.h5"), "--fresh", "--set", f"dataset.captions={p}",
-                          "--set", "output.embeddings=false"], env).split()[-1])
-            if kib < 0:
-                sys.exit(f"eval failed on the x{k} caption set")
-            rss.append((k, len(big["annotations"]), kib / 1024, time.perf_counter() - t0))
+    for k in [int(x) for x in args.rss.split(",") if x.strip()]:
+        p = os.path.join(work, f"captions_x{k}.json")
+        n_caps = coco_subset(p, 0, replicate=k)
+        # A fresh interpreter whose only child is clipneg, so ru_maxrss is that run's alone.
+        probe = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
+                 "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss if r.returncode == 0 else -1)")
+        t0 = time.perf_counter()
+        kib = int(sh([sys.executable, "-c", probe, clipneg, "eval", job, "--output",
+                      os.path.join(work, f"rss{k}.h5"), "--fresh", "--set", f"dataset.captions={p}",
+                      "--set", "output.embeddings=false", "--set", f"run.threads={T}"], env).split()[-1])
+        if kib < 0:
+            sys.exit(f"eval failed on the x{k} caption set")
+        rss.append((k, n_caps, kib / 1024, time.perf_counter() - t0))
+        log(f"RSS x{k}: {kib / 1024:.0f} MiB in {rss[-1][3]:.1f} s")
+        os.remove(os.path.join(work, f"rss{k}.h5"))
+    loads.append(os.getloadavg()[0])
 
     # ---- table ---------------------------------------------------------------------------------
-    lines = [f"Machine: {os.cpu_count()} cores, {T} threads for both; torch {torch.__version__}, "
+    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
+    lines = [f"Machine: {cpu}, {os.cpu_count()} cores; {T} threads for both; torch {torch.__version__}, "
              f"open_clip {open_clip.version.__version__}; sgemm peak {peak:.0f} GFLOP/s "
-             f"(1600x3072x768); medians of {R} runs; model: seeded random ViT-B/32 (open_clip).", "",
+             f"(OpenBLAS, {T} threads, 1600x3072x768); medians of {R} runs; model: seeded random ViT-B/32 "
+             f"(open_clip); 1-minute load average during the run {min(loads):.1f} .. {max(loads):.1f} "
+             f"(on {os.cpu_count()} cores).", "",
              "| measurement | clipneg | open_clip | ratio | note |", "|---|---:|---:|---:|---|"]
     for name, a, b, note in rows:
-        lines.append(f"| {name} | {a:.1f} | {b:.1f} | {a / b:.2f}x | {note} |")
+        lines.append(f"| {name} | {a:.2f} | {b:.2f} | {a / b:.2f}x | {note} |")
+    lines += ["", f"| GEMM M x N x K (A @ B^T) | OpenBLAS, {T} threads (GFLOP/s) | fixed tile grid (GFLOP/s) | grid / plain |",
+              "|---|---:|---:|---:|"]
+    for M, N, K, plain, tiled in gemm_rows:
+        lines.append(f"| {M} x {N} x {K} | {plain:.1f} | {tiled:.1f} | {tiled / plain:.2f} |")
     if rss:
         lines += ["", "| captions (x replication) | texts | peak RSS of the rank (MiB) | eval time (s) |",
                   "|---|---:|---:|---:|"]
-        for k, n, mb, t in rss:
-            lines.append(f"| {n} (x{k}) | {n * 7} | {mb:.0f} | {t:.1f} |")
+        for k, n_caps, mb, t in rss:
+            lines.append(f"| {n_caps} (x{k}) | {n_caps * 7} | {mb:.0f} | {t:.1f} |")
     text = "\n".join(lines)
     print(text)
     with open(args.out, "w") as f:
