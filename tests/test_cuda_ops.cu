@@ -220,11 +220,7 @@ template <typename T> static void test_elementwise(void) {
     }
 }
 
-template <typename T> static void test_attention(int causal) {
-    const int ts[] = {1, 7, 33, 50, 77, 145, 197, 257}, hss[] = {8, 16, 32, 64, 80, 128};
-    int Tn = pick(ts), hs = pick(hss), NH = rand_int(1, 4), B = rand_int(1, 3);
-    if (!g_quick && next_u64() % 4 == 0) Tn = 577, hs = 64, NH = 1, B = 1;  // ViT-L/14@336 length
-    if (g_quick) Tn = CN_MIN(Tn, 77);
+template <typename T> static void test_attention_shape(int B, int Tn, int NH, int hs, int causal) {
     const int C = hs * NH;
     Vec qkv = randn((size_t)B * Tn * 3 * C, 1.5f);
     round_to<T>(qkv);
@@ -235,6 +231,26 @@ template <typename T> static void test_attention(int causal) {
     char shape[64];
     snprintf(shape, sizeof shape, "B=%d T=%d NH=%d hs=%d", B, Tn, NH, hs);
     check(causal ? "attention/causal" : "attention", bounds_of<T>().prec, shape, dout.download(), ref, bounds_of<T>().single);
+}
+
+template <typename T> static void test_attention(int causal) {
+    const int ts[] = {1, 7, 33, 50, 77, 145, 197, 257}, hss[] = {8, 16, 32, 64, 80, 128};
+    int Tn = pick(ts), hs = pick(hss), NH = rand_int(1, 4), B = rand_int(1, 3);
+    if (!g_quick && next_u64() % 4 == 0) Tn = 577, hs = 64, NH = 1, B = 1;  // ViT-L/14@336 length
+    if (g_quick) Tn = CN_MIN(Tn, 77);
+    test_attention_shape<T>(B, Tn, NH, hs, causal);
+}
+
+// The shapes of the fp16/bf16 tensor-core kernel (head size 32 or 64, C % 8 == 0), every time:
+// partial query tiles (64 rows) and key tiles (32), a single token, several heads, the CLIP lengths.
+template <typename T> static void test_attention_mma_shapes(void) {
+    const int ts[] = {1, 5, 31, 32, 33, 50, 64, 65, 77, 197};
+    for (int causal = 0; causal < 2; causal++)
+        for (int t : ts) test_attention_shape<T>(2, t, (t % 2) ? 3 : 2, (t % 3) ? 64 : 32, causal);
+    if (!g_quick) {
+        test_attention_shape<T>(1, 577, 2, 64, 0);  // ViT-L/14@336
+        test_attention_shape<T>(1, 257, 16, 64, 0); // ViT-L/14, all its heads
+    }
 }
 
 struct ConvCase {
@@ -412,6 +428,7 @@ template <typename T> static void run_all(int reps) {
         test_elementwise<T>();
         test_attention<T>(0);
         test_attention<T>(1);
+        if (r == 0) test_attention_mma_shapes<T>();
         test_conv2d<T>();
         test_avgpool<T>();
         test_im2patch<T>();

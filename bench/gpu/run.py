@@ -87,23 +87,30 @@ def hf_model(shape, torch, transformers):
     conf = transformers.CLIPConfig(text_config=text, vision_config=vision, projection_dim=D)
     torch.manual_seed(0)
     impl = "eager"
-    try:
-        model = transformers.CLIPModel._from_config(conf, attn_implementation="sdpa", torch_dtype=torch.float16)
-        impl = "sdpa"
-    except Exception:  # older transformers: CLIP has the eager attention only
+    model = None
+    for kw in ("dtype", "torch_dtype"):  # transformers >= 4.56 calls it dtype, older ones torch_dtype
+        try:
+            model = transformers.CLIPModel._from_config(conf, attn_implementation="sdpa", **{kw: torch.float16})
+            impl = "sdpa"
+            break
+        except Exception as e:  # older transformers: CLIP has the eager attention only
+            print(f"HF CLIPModel with sdpa and {kw}=: {type(e).__name__}: {e}", file=sys.stderr)
+    if model is None:
         model = transformers.CLIPModel(conf).half()
     return model.cuda().eval(), has_vision, impl, v.get("image_size", 224)
 
 
 def hf_rates(torch, model, kind, batch, repeats, image_size):
+    # the tower + projection, spelled out: get_*_features returns a tensor in transformers 4 and a
+    # model output in 5, while these modules behave the same in both
     g = torch.Generator().manual_seed(0)
     if kind == "image":
         x = torch.randn(batch, 3, image_size, image_size, generator=g)
-        fn = lambda: model.get_image_features(pixel_values=x.to("cuda").half()).float().cpu()
+        fn = lambda: model.visual_projection(model.vision_model(pixel_values=x.to("cuda").half()).pooler_output).float().cpu()
     else:
         ids = torch.randint(1, 49405, (batch, 77), generator=g)
         ids[:, 0], ids[:, 76] = 49406, 49407
-        fn = lambda: model.get_text_features(input_ids=ids.to("cuda")).float().cpu()
+        fn = lambda: model.text_projection(model.text_model(input_ids=ids.to("cuda")).pooler_output).float().cpu()
     rates = []
     with torch.inference_mode():
         fn()

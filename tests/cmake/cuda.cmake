@@ -5,6 +5,7 @@
 #  * cuda_encoders       the towers end to end vs the CPU backend (tests/fixtures/models/*, and a seeded
 #                        random full-size ViT-B/32 when tests/reference/make_fixtures.py can write one)
 #  * cuda_similarity     text table + all-gather + similarity tiles, 1 rank and 2 ranks (mpiexec)
+#  * cuda_demo           jobs/demo.ini on the GPU vs the CPU backend, fp32/tf32/fp16/bf16 (tests/cuda_demo.py)
 #  * cuda_ops_memcheck, cuda_ops_racecheck, cuda_encoders_memcheck: the same binaries (--quick shapes)
 #    under compute-sanitizer; skipped as well when compute-sanitizer was not found at configure time.
 #  * cuda_ops_emulated, cuda_similarity_emulated (labels unit;cuda-emu): the same tests on the CPU
@@ -54,25 +55,31 @@ add_test(NAME cuda_similarity_np2
 set_tests_properties(cuda_similarity_np2 PROPERTIES LABELS "cuda;mpi" TIMEOUT 120 SKIP_RETURN_CODE 77
                      ENVIRONMENT "${CLIPNEG_CUDA_TEST_ENV}")
 
+# The demo job (coco-mini, tiny random ViT) on one GPU vs the CPU backend, all four precisions:
+# paired similarities within the bounds stated in tests/cuda_demo.py (fp16: 2e-3).
+add_test(NAME cuda_demo COMMAND ${CLIPNEG_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/cuda_demo.py $<TARGET_FILE:test_cuda_ops>
+         WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(cuda_demo PROPERTIES LABELS cuda TIMEOUT 300 SKIP_RETURN_CODE 77
+                     ENVIRONMENT "${CLIPNEG_CUDA_TEST_ENV}")
+
 # compute-sanitizer variants: out-of-bounds / misaligned accesses (memcheck) and shared-memory
-# races (racecheck, for the tiled attention kernel), on the --quick shapes.
+# races (racecheck, for the tiled attention kernels), on the --quick shapes. compute-sanitizer is
+# looked up when the test runs (the configure-time path first, then PATH, then /usr/local/cuda), so
+# a build configured on a machine without it still runs these on a GPU machine that has it.
 find_program(CLIPNEG_COMPUTE_SANITIZER compute-sanitizer
              HINTS ${CUDAToolkit_BIN_DIR} ${CUDAToolkit_BIN_DIR}/../compute-sanitizer
              PATHS /usr/local/cuda/bin /usr/local/cuda/compute-sanitizer)
+set(_cs_configured "${CLIPNEG_COMPUTE_SANITIZER}")
+if(NOT _cs_configured)
+  set(_cs_configured "none")
+endif()
 foreach(_case "cuda_ops;memcheck" "cuda_ops;racecheck" "cuda_encoders;memcheck")
   list(GET _case 0 _bin)
   list(GET _case 1 _tool)
-  if(CLIPNEG_COMPUTE_SANITIZER)
-    add_test(NAME ${_bin}_${_tool}
-             COMMAND sh -c "\"$0\" --probe || { echo 'SKIPPED: no CUDA GPU visible'; exit 77; }; exec \"$1\" --tool $2 --error-exitcode 1 \"$0\" --quick"
-                     $<TARGET_FILE:test_${_bin}> ${CLIPNEG_COMPUTE_SANITIZER} ${_tool}
-             WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
-  else()
-    add_test(NAME ${_bin}_${_tool}
-             COMMAND sh -c "\"$0\" --probe || { echo 'SKIPPED: no CUDA GPU visible'; exit 77; }; echo 'SKIPPED: compute-sanitizer was not found when configuring'; exit 77"
-                     $<TARGET_FILE:test_${_bin}>
-             WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
-  endif()
+  add_test(NAME ${_bin}_${_tool}
+           COMMAND sh -c "\"$0\" --probe || { echo 'SKIPPED: no CUDA GPU visible'; exit 77; }; for cs in \"$2\" \"$(command -v compute-sanitizer)\" /usr/local/cuda/bin/compute-sanitizer; do [ -x \"$cs\" ] && exec \"$cs\" --tool $1 --error-exitcode 1 \"$0\" --quick; done; echo 'SKIPPED: compute-sanitizer not found'; exit 77"
+                   $<TARGET_FILE:test_${_bin}> ${_tool} ${_cs_configured}
+           WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
   set_tests_properties(${_bin}_${_tool} PROPERTIES LABELS cuda TIMEOUT 1200 SKIP_RETURN_CODE 77
                        ENVIRONMENT "${CLIPNEG_CUDA_TEST_ENV}")
 endforeach()

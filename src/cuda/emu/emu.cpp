@@ -112,6 +112,7 @@ void warp_exchange(float v, float *out) {
     memcpy(out, warp_vals[w], sizeof warp_vals[w]);
     warp_barrier(w);
 }
+void warp_sync() { warp_barrier(threadIdx.x / 32); }
 void *dyn_smem() { return dyn.data(); }
 void run_grid(dim3 grid, dim3 block, size_t smem, void (*body)(void *), void *ctx) {
     g_launches++;

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <string.h>
 #include <algorithm>
+#include <type_traits>
 #include "cuda_runtime_api.h"
 #include "cuda_fp16.h"
 #include "cuda_bf16.h"
@@ -13,6 +14,7 @@
 #define __forceinline__ inline
 #define __launch_bounds__(...)
 #define __shared__ static
+#define __align__(n) __attribute__((aligned(n)))
 struct dim3 {
     unsigned x, y, z;
     dim3(unsigned a = 1, unsigned b = 1, unsigned c = 1) : x(a), y(b), z(c) {}
@@ -22,6 +24,7 @@ using std::min;
 using std::max;
 namespace emu {
 void block_barrier();
+void warp_sync();  // the calling lane's warp meets (every live lane must call it)
 void warp_exchange(float v, float *out_all);  // every lane deposits v, gets all 32 lanes' values
 void *dyn_smem();
 void run_grid(dim3 grid, dim3 block, size_t smem, void (*body)(void *), void *ctx);
@@ -41,6 +44,7 @@ struct Launch {
 };
 }  // namespace emu
 inline void __syncthreads() { emu::block_barrier(); }
+inline void __syncwarp(unsigned = 0xffffffffu) { emu::warp_sync(); }
 inline float __shfl_xor_sync(unsigned, float v, int o) {
     float all[32];
     emu::warp_exchange(v, all);
