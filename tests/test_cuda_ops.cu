@@ -143,7 +143,8 @@ static void check(const char *op, const char *prec, const char *shape, const Vec
 
 // ---- the twins -----------------------------------------------------------------------------------------------------
 template <typename T> static void test_layernorm(void) {
-    const int sizes[] = {7, 64, 96, 512, 768, 1024};
+    // up to 1024 the kernel keeps a row in registers; 1280 takes its uncached loop
+    const int sizes[] = {7, 64, 96, 512, 768, 1024, 1280};
     const int N = rand_int(1, g_quick ? 20 : 300), C = pick(sizes);
     Vec x = randn((size_t)N * C, 2.0f, 0.5f), w = randn(C, 0.5f, 1.0f), b = randn(C, 0.2f);
     round_to<T>(x), round_to<T>(w), round_to<T>(b);
@@ -217,6 +218,19 @@ template <typename T> static void test_elementwise(void) {
         check("residual", bounds_of<T>().prec, shape, dout.download(), ref, bounds_of<T>().single);
         residual_forward_cuda(da.p, da.p, db.p, n, 0);  // out aliases a, as the towers use it
         check("residual/alias", bounds_of<T>().prec, shape, da.download(), ref, bounds_of<T>().single);
+    }
+    if (n > 1) {  // pointers off the 16-byte grid: the scalar loops of the vectorised kernels
+        Vec ref(x.begin() + 1, x.end()), ref2((size_t)n - 1);
+        quick_gelu_forward(ref.data(), n - 1);
+        residual_forward(ref2.data(), x.data() + 1, y.data() + 1, n - 1);
+        Dev<T> d(x), dy(y);
+        quick_gelu_forward_cuda(d.p + 1, n - 1, 0);
+        Vec got = d.download();
+        check("quick_gelu/unaligned", bounds_of<T>().prec, shape, Vec(got.begin() + 1, got.end()), ref, bounds_of<T>().single);
+        Dev<T> dx(x);
+        residual_forward_cuda(dx.p + 1, dx.p + 1, dy.p + 1, n - 1, 0);
+        got = dx.download();
+        check("residual/unaligned", bounds_of<T>().prec, shape, Vec(got.begin() + 1, got.end()), ref2, bounds_of<T>().single);
     }
 }
 

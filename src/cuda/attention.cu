@@ -134,15 +134,6 @@ template <typename T> struct HasMma : std::false_type {};
 template <> struct HasMma<__half> : std::true_type {};
 template <> struct HasMma<__nv_bfloat16> : std::true_type {};
 
-// 16 bytes (8 fp16/bf16 values) in one vector load or store; zeros when src is null.
-__device__ __forceinline__ void copy16(void *dst, const void *src) {
-#ifdef __CUDACC__
-    *(uint4 *)dst = src ? *(const uint4 *)src : make_uint4(0u, 0u, 0u, 0u);
-#else  // the CPU emulator (src/cuda/emu): no vector types, and memcpy keeps g++'s aliasing rules
-    if (src) memcpy(dst, src, 16); else memset(dst, 0, 16);
-#endif
-}
-
 // rows [r0, r0 + n) of one part (q, k or v) of one head into a shared [n][HS + 8] tile; rows at or
 // past Tn are zeros (a NaN there would survive p = 0 in p V).
 template <typename T, int HS>
@@ -154,19 +145,21 @@ __device__ __forceinline__ void load_rows(T (*dst)[HS + 8], const T *part, long 
     }
 }
 
-// S (16 x kMmaKTile, fp32, in s_w) = Q (this warp's 16 rows) K^T (the shared key tile).
+template <typename T> using QFrag = nvcuda::wmma::fragment<nvcuda::wmma::matrix_a, 16, 16, 16, T, nvcuda::wmma::row_major>;
+
+// S (16 x kMmaKTile, fp32, in s_w) = Q (this warp's 16 rows, held in registers) K^T (the shared key tile).
 template <typename T, int HS>
-__device__ __forceinline__ void mma_scores(float *s_w, T (*q_s)[HS + 8], T (*k_s)[HS + 8], int warp) {
+__device__ __forceinline__ void mma_scores(float *s_w, const QFrag<T> *q, T (*k_s)[HS + 8]) {
     using namespace nvcuda;
+#pragma unroll
     for (int n = 0; n < kMmaKTile / 16; n++) {
         wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
         wmma::fill_fragment(acc, 0.0f);
+#pragma unroll
         for (int kk = 0; kk < HS / 16; kk++) {
-            wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> a;
             wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> b;  // K^T: K's rows are B's columns
-            wmma::load_matrix_sync(a, &q_s[warp * 16][kk * 16], HS + 8);
             wmma::load_matrix_sync(b, &k_s[n * 16][kk * 16], HS + 8);
-            wmma::mma_sync(acc, a, b, acc);
+            wmma::mma_sync(acc, q[kk], b, acc);
         }
         wmma::store_matrix_sync(s_w + n * 16, acc, kMmaSld, wmma::mem_row_major);
     }
@@ -194,13 +187,17 @@ attention_mma_kernel(T *out, const T *qkv, int Tn, int C, int causal, float scal
     const int kv_end = causal ? q_last + 1 : Tn;  // keys any row of this block can see
 
     load_rows<T, HS>(q_s, seq, C3, q0, kMmaQTile, Tn);
+    __syncthreads();
+    QFrag<T> q[HS / 16];  // this warp's 16 query rows, loaded once for both passes
+#pragma unroll
+    for (int kk = 0; kk < HS / 16; kk++) wmma::load_matrix_sync(q[kk], &q_s[warp * 16][kk * 16], HS + 8);
     float m = -INFINITY, l = 0.0f;
     // pass 1: row max and sum of e^(s - max)
     for (int k0 = 0; k0 < kv_end; k0 += kMmaKTile) {
-        __syncthreads();  // q_s written (first tile); k_s no longer read (later tiles)
+        __syncthreads();  // k_s no longer read by any warp (previous tile)
         load_rows<T, HS>(k_s, seq + C, C3, k0, kMmaKTile, Tn);
         __syncthreads();
-        mma_scores<T, HS>(s_w, q_s, k_s, warp);
+        mma_scores<T, HS>(s_w, q, k_s);
         __syncwarp();
         float sv[kMmaKTile / 2], tmax = -INFINITY;
 #pragma unroll
@@ -237,7 +234,7 @@ attention_mma_kernel(T *out, const T *qkv, int Tn, int C, int causal, float scal
         load_rows<T, HS>(k_s, seq + C, C3, k0, kMmaKTile, Tn);
         load_rows<T, HS>(v_s, seq + 2 * C, C3, k0, kMmaKTile, Tn);
         __syncthreads();
-        mma_scores<T, HS>(s_w, q_s, k_s, warp);
+        mma_scores<T, HS>(s_w, q, k_s);
         __syncwarp();
 #pragma unroll
         for (int c = 0; c < kMmaKTile / 2; c++) {

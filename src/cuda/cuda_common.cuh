@@ -68,6 +68,17 @@ template <> struct CudaType<float> { static constexpr cudaDataType_t value = CUD
 template <> struct CudaType<__half> { static constexpr cudaDataType_t value = CUDA_R_16F; static constexpr const char *name = "fp16"; };
 template <> struct CudaType<__nv_bfloat16> { static constexpr cudaDataType_t value = CUDA_R_16BF; static constexpr const char *name = "bf16"; };
 
+// ---- 16-byte vector moves -------------------------------------------------------------------------------
+// 16 bytes (8 fp16/bf16 or 4 fp32 values) in one vector load and store; zeros when src is null.
+// Both pointers must be 16-byte aligned.
+__device__ __forceinline__ void copy16(void *dst, const void *src) {
+#ifdef __CUDACC__
+    *(uint4 *)dst = src ? *(const uint4 *)src : make_uint4(0u, 0u, 0u, 0u);
+#else  // the CPU emulator (src/cuda/emu): no vector types, and memcpy keeps g++'s aliasing rules
+    if (src) memcpy(dst, src, 16); else memset(dst, 0, 16);
+#endif
+}
+
 // ---- warp reductions ------------------------------------------------------------------------------------
 __device__ __forceinline__ float warp_sum(float v) {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
