@@ -23,37 +23,16 @@ static void usage(void) {
 }
 
 int cmd_encode_image(int argc, char **argv) {
-    const char *model_path = NULL;
-    EmbedFormat fmt = EMBED_FORMAT_JSON;
-    int raw = 0, n_in = 0;
-    const char **inputs = mallocCheck((size_t)(argc > 0 ? argc : 1) * sizeof(char *));
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--model") && i + 1 < argc) model_path = argv[++i];
-        else if (!strcmp(argv[i], "--format") && i + 1 < argc) {
-            if (embed_format_parse(argv[++i], &fmt) != CN_OK) {
-                fprintf(stderr, "clipneg encode-image: %s\n", cn_last_error());
-                free(inputs);
-                return CN_E_USAGE;
-            }
-        } else if (!strcmp(argv[i], "--raw")) raw = 1;
-        else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            usage();
-            free(inputs);
-            return CN_OK;
-        } else if (!strcmp(argv[i], "--")) {
-            while (++i < argc) inputs[n_in++] = argv[i];
-        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-            fprintf(stderr, "clipneg encode-image: unknown or incomplete option '%s'\n", argv[i]);
-            usage();
-            free(inputs);
-            return CN_E_USAGE;
-        } else inputs[n_in++] = argv[i];
+    EncodeArgs args;
+    int prc = encode_args_parse(&args, argc, argv, "encode-image", 0, usage);
+    if (prc != CN_OK || args.help_only) {
+        encode_args_free(&args);
+        return prc;
     }
-    if (model_path == NULL || n_in == 0) {
-        usage();
-        free(inputs);
-        return CN_E_USAGE;
-    }
+    const char *model_path = args.model;
+    const char **inputs = args.inputs;
+    const EmbedFormat fmt = args.fmt;
+    const int raw = args.raw, n_in = args.n_in;
 
     ClipModel m;
     ClipLoadOptions opt;
@@ -61,7 +40,7 @@ int cmd_encode_image(int argc, char **argv) {
     opt.force_quick_gelu = -1;
     if (clip_model_load(&m, model_path, &opt) != CN_OK) {
         fprintf(stderr, "clipneg encode-image: %s\n", cn_last_error());
-        free(inputs);
+        encode_args_free(&args);
         return CN_E_MODEL;
     }
     int R = m.cfg.image_size, D = m.cfg.embed_dim;
@@ -88,6 +67,6 @@ int cmd_encode_image(int argc, char **argv) {
     free(emb);
     free(pixels);
     clip_model_free(&m);
-    free(inputs);
+    encode_args_free(&args);
     return rc;
 }

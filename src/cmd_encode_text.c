@@ -24,38 +24,16 @@ static void usage(void) {
 }
 
 int cmd_encode_text(int argc, char **argv) {
-    const char *model_path = NULL, *vocab = NULL;
-    EmbedFormat fmt = EMBED_FORMAT_JSON;
-    int raw = 0, n_in = 0;
-    const char **inputs = mallocCheck((size_t)(argc > 0 ? argc : 1) * sizeof(char *));
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--model") && i + 1 < argc) model_path = argv[++i];
-        else if (!strcmp(argv[i], "--vocab") && i + 1 < argc) vocab = argv[++i];
-        else if (!strcmp(argv[i], "--format") && i + 1 < argc) {
-            if (embed_format_parse(argv[++i], &fmt) != CN_OK) {
-                fprintf(stderr, "clipneg encode-text: %s\n", cn_last_error());
-                free(inputs);
-                return CN_E_USAGE;
-            }
-        } else if (!strcmp(argv[i], "--raw")) raw = 1;
-        else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            usage();
-            free(inputs);
-            return CN_OK;
-        } else if (!strcmp(argv[i], "--")) {
-            while (++i < argc) inputs[n_in++] = argv[i];
-        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-            fprintf(stderr, "clipneg encode-text: unknown or incomplete option '%s'\n", argv[i]);
-            usage();
-            free(inputs);
-            return CN_E_USAGE;
-        } else inputs[n_in++] = argv[i];
+    EncodeArgs args;
+    int prc = encode_args_parse(&args, argc, argv, "encode-text", 1, usage);
+    if (prc != CN_OK || args.help_only) {
+        encode_args_free(&args);
+        return prc;
     }
-    if (model_path == NULL || n_in == 0) {
-        usage();
-        free(inputs);
-        return CN_E_USAGE;
-    }
+    const char *model_path = args.model, *vocab = args.vocab;
+    const char **inputs = args.inputs;
+    const EmbedFormat fmt = args.fmt;
+    const int raw = args.raw, n_in = args.n_in;
 
     ClipModel m;
     ClipLoadOptions opt;
@@ -63,14 +41,14 @@ int cmd_encode_text(int argc, char **argv) {
     opt.force_quick_gelu = -1;
     if (clip_model_load(&m, model_path, &opt) != CN_OK) {
         fprintf(stderr, "clipneg encode-text: %s\n", cn_last_error());
-        free(inputs);
+        encode_args_free(&args);
         return CN_E_MODEL;
     }
     ClipTokenizer *tok = NULL;
     if (tokenizer_load_auto(&tok, vocab, m.model_dir) != CN_OK) {
         fprintf(stderr, "clipneg encode-text: %s\n", cn_last_error());
         clip_model_free(&m);
-        free(inputs);
+        encode_args_free(&args);
         return CN_E_MODEL;
     }
     int ctx = m.cfg.context_length, D = m.cfg.embed_dim;
@@ -82,7 +60,7 @@ int cmd_encode_text(int argc, char **argv) {
             free(ids);
             tokenizer_free(tok);
             clip_model_free(&m);
-            free(inputs);
+            encode_args_free(&args);
             return CN_E_DATA;
         }
         if (truncated) cn_warn("text %d is longer than %d tokens: truncated (EOT kept last)", i + 1, ctx);
@@ -100,6 +78,6 @@ int cmd_encode_text(int argc, char **argv) {
     free(ids);
     tokenizer_free(tok);
     clip_model_free(&m);
-    free(inputs);
+    encode_args_free(&args);
     return rc;
 }

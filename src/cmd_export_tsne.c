@@ -21,16 +21,6 @@ static void usage(FILE *fp) {
             TSNE_DEFAULT_POINTS, TSNE_DEFAULT_PCA, TSNE_BLOCK_ROWS);
 }
 
-static int parse_int(const char *opt, const char *s, long long lo, long long hi, long long *out) {
-    char *end = NULL;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end != '\0' || v < lo || v > hi)
-        return cn_fail(CN_E_USAGE, "%s: '%s' is not an integer in [%lld, %lld]", opt, s, lo, hi);
-    *out = v;
-    return CN_OK;
-}
-
 static int parse_args(int argc, char **argv, TsneOptions *o) {
     long long v = 0;
     int rc;
@@ -48,13 +38,13 @@ static int parse_args(int argc, char **argv, TsneOptions *o) {
         }
         if (!next) return cn_fail(CN_E_USAGE, "%s needs a value (see clipneg export-tsne --help)", a);
         if (!strcmp(a, "--max-points")) {
-            if ((rc = parse_int(a, next, 0, 1LL << 40, &v))) return rc;
+            if ((rc = cn_parse_int(a, next, 0, 1LL << 40, &v))) return rc;
             o->max_points = v;
         } else if (!strcmp(a, "--pca")) {
-            if ((rc = parse_int(a, next, 1, 100000, &v))) return rc;
+            if ((rc = cn_parse_int(a, next, 1, 100000, &v))) return rc;
             o->pca = (int)v;
         } else if (!strcmp(a, "--block-rows")) {
-            if ((rc = parse_int(a, next, 2, 1 << 24, &v))) return rc;
+            if ((rc = cn_parse_int(a, next, 2, 1 << 24, &v))) return rc;
             o->block_rows = (int)v;
         } else if (!strcmp(a, "--variants")) {
             o->variants = next;

@@ -25,16 +25,6 @@ static void usage(FILE *fp) {
             REDUCE_BLOCK_ROWS, REDUCE_TILE_TEXTS, REDUCE_TILE_IMAGES);
 }
 
-static int parse_int(const char *opt, const char *s, long long lo, long long hi, long long *out) {
-    char *end = NULL;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end != '\0' || v < lo || v > hi)
-        return cn_fail(CN_E_USAGE, "%s: '%s' is not an integer in [%lld, %lld]", opt, s, lo, hi);
-    *out = v;
-    return CN_OK;
-}
-
 static char *default_json_path(const char *h5) {
     size_t n = strlen(h5);
     char *out = mallocCheck(n + 16);
@@ -62,7 +52,7 @@ static int parse_args(int argc, char **argv, ReduceOptions *o) {
         } else if (!strcmp(a, "--json")) {
             o->json_path = next;
         } else if (!strcmp(a, "--bootstrap")) {
-            if ((rc = parse_int(a, next, 0, 100000000, &v))) return rc;
+            if ((rc = cn_parse_int(a, next, 0, 100000000, &v))) return rc;
             o->bootstrap = (int)v;
         } else if (!strcmp(a, "--seed")) {
             char *end = NULL;
@@ -72,13 +62,13 @@ static int parse_args(int argc, char **argv, ReduceOptions *o) {
                 return cn_fail(CN_E_USAGE, "--seed: '%s' is not a non-negative integer", next);
             o->seed = s;
         } else if (!strcmp(a, "--block-rows")) {
-            if ((rc = parse_int(a, next, 1, 1 << 24, &v))) return rc;
+            if ((rc = cn_parse_int(a, next, 1, 1 << 24, &v))) return rc;
             o->block_rows = (int)v;
         } else if (!strcmp(a, "--tile-texts")) {
-            if ((rc = parse_int(a, next, 1, 1 << 20, &v))) return rc;
+            if ((rc = cn_parse_int(a, next, 1, 1 << 20, &v))) return rc;
             o->tile_texts = (int)v;
         } else if (!strcmp(a, "--tile-images")) {
-            if ((rc = parse_int(a, next, 1, 1 << 20, &v))) return rc;
+            if ((rc = cn_parse_int(a, next, 1, 1 << 20, &v))) return rc;
             o->tile_images = (int)v;
         } else if (!strcmp(a, "--no-table")) {
             o->print_table = 0;

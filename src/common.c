@@ -143,3 +143,13 @@ int cn_threads(void) {
     long t = cores / share;
     return t < 1 ? 1 : (int)t;
 }
+
+int cn_parse_int(const char *opt, const char *s, long long lo, long long hi, long long *out) {
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end != '\0' || v < lo || v > hi)
+        return cn_fail(CN_E_USAGE, "%s: '%s' is not an integer in [%lld, %lld]", opt, s, lo, hi);
+    *out = v;
+    return CN_OK;
+}

@@ -1,6 +1,7 @@
-// encoder_print.c — printing embeddings for `clipneg encode-image` and `clipneg encode-text`
-// (JSON or CSV on stdout, so anyone can compare against open_clip by hand).
+// encoder_print.c — what `clipneg encode-image` and `clipneg encode-text` share: their command line
+// and printing the embeddings (JSON or CSV on stdout, so anyone can compare against open_clip by hand).
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "clipneg/common.h"
@@ -61,4 +62,41 @@ void embed_print(EmbedFormat fmt, const char *model_name, int normalized, const 
         fprintf(fp, "]}%s\n", i + 1 < n ? "," : "");
     }
     fputs("]}\n", fp);
+}
+
+int encode_args_parse(EncodeArgs *a, int argc, char **argv, const char *cmd, int with_vocab, void (*usage)(void)) {
+    memset(a, 0, sizeof *a);
+    a->fmt = EMBED_FORMAT_JSON;
+    a->inputs = mallocCheck((size_t)(argc > 0 ? argc : 1) * sizeof(char *));
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--model") && i + 1 < argc) a->model = argv[++i];
+        else if (with_vocab && !strcmp(argv[i], "--vocab") && i + 1 < argc) a->vocab = argv[++i];
+        else if (!strcmp(argv[i], "--format") && i + 1 < argc) {
+            if (embed_format_parse(argv[++i], &a->fmt) != CN_OK) {
+                fprintf(stderr, "clipneg %s: %s\n", cmd, cn_last_error());
+                return CN_E_USAGE;
+            }
+        } else if (!strcmp(argv[i], "--raw")) a->raw = 1;
+        else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            usage();
+            a->help_only = 1;
+            return CN_OK;
+        } else if (!strcmp(argv[i], "--")) {
+            while (++i < argc) a->inputs[a->n_in++] = argv[i];
+        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+            fprintf(stderr, "clipneg %s: unknown or incomplete option '%s'\n", cmd, argv[i]);
+            usage();
+            return CN_E_USAGE;
+        } else a->inputs[a->n_in++] = argv[i];
+    }
+    if (a->model == NULL || a->n_in == 0) {
+        usage();
+        return CN_E_USAGE;
+    }
+    return CN_OK;
+}
+
+void encode_args_free(EncodeArgs *a) {
+    free(a->inputs);
+    a->inputs = NULL;
 }

@@ -9,32 +9,7 @@
 #include "clipneg/common.h"
 #include "clipneg/dataset.h"
 #include "clipneg/variants.h"
-
-static int g_failures = 0;
-#define CHECK(cond)                                                         \
-    do {                                                                    \
-        if (!(cond)) {                                                      \
-            fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-            g_failures++;                                                   \
-        }                                                                   \
-    } while (0)
-#define CHECK_INT(a, b)                                                                                 \
-    do {                                                                                                \
-        long long _a = (long long)(a), _b = (long long)(b);                                             \
-        if (_a != _b) {                                                                                 \
-            fprintf(stderr, "FAIL %s:%d: %s = %lld, expected %lld\n", __FILE__, __LINE__, #a, _a, _b);  \
-            g_failures++;                                                                               \
-        }                                                                                               \
-    } while (0)
-#define CHECK_STR(a, b)                                                                                       \
-    do {                                                                                                      \
-        const char *_a = (a), *_b = (b);                                                                      \
-        if (!_a || strcmp(_a, _b)) {                                                                          \
-            fprintf(stderr, "FAIL %s:%d: %s = '%s', expected '%s'\n", __FILE__, __LINE__, #a, _a ? _a : "(null)", \
-                    _b);                                                                                      \
-            g_failures++;                                                                                     \
-        }                                                                                                     \
-    } while (0)
+#include "test_check.h"
 
 static char g_dir[64];
 
