@@ -34,3 +34,15 @@ static int g_failures = 0;
             g_failures++;                                                                                 \
         }                                                                                                 \
     } while (0)
+
+// CHECK_MSG(cond, fmt, ...): the same with a printf-style explanation (tokenizer, image, model
+// loading, safetensors, reduce statistics).
+#define CHECK_MSG(cond, ...)                                         \
+    do {                                                             \
+        if (!(cond)) {                                               \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);     \
+            fprintf(stderr, __VA_ARGS__);                            \
+            fputc('\n', stderr);                                     \
+            g_failures++;                                            \
+        }                                                            \
+    } while (0)

@@ -8,17 +8,7 @@
 
 #include "clipneg/common.h"
 #include "clipneg/image.h"
-
-static int g_failures = 0;
-#define CHECK(cond, ...)                                                                                                       \
-    do {                                                                                                                       \
-        if (!(cond)) {                                                                                                         \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                                               \
-            fprintf(stderr, __VA_ARGS__);                                                                                      \
-            fprintf(stderr, "\n");                                                                                             \
-            g_failures++;                                                                                                      \
-        }                                                                                                                      \
-    } while (0)
+#include "test_check.h"
 
 static char g_dir[4096];
 
@@ -92,12 +82,12 @@ static void test_refused(void) {
         int rc = image_load_rgb(path, &rgb, &w, &h);
         double dt = cn_now() - t0;
         const char *msg = cn_last_error();
-        CHECK(rc == CN_E_IMAGE, "%s: status %d, want CN_E_IMAGE (%d); message: %s", cases[i].file, rc, CN_E_IMAGE, msg);
-        CHECK(strstr(msg, cases[i].substr) != NULL, "%s: message '%s' lacks '%s'", cases[i].file, msg, cases[i].substr);
-        CHECK(strstr(msg, path) == msg, "%s: message '%s' does not start with the file name", cases[i].file, msg);
-        CHECK(rgb == NULL && w == 0 && h == 0, "%s: outputs not cleared on failure", cases[i].file);
+        CHECK_MSG(rc == CN_E_IMAGE, "%s: status %d, want CN_E_IMAGE (%d); message: %s", cases[i].file, rc, CN_E_IMAGE, msg);
+        CHECK_MSG(strstr(msg, cases[i].substr) != NULL, "%s: message '%s' lacks '%s'", cases[i].file, msg, cases[i].substr);
+        CHECK_MSG(strstr(msg, path) == msg, "%s: message '%s' does not start with the file name", cases[i].file, msg);
+        CHECK_MSG(rgb == NULL && w == 0 && h == 0, "%s: outputs not cleared on failure", cases[i].file);
         // The bombs are refused from their headers: no 2.7 GB allocation, no 900 Mpx decode.
-        if (strstr(cases[i].file, "bomb")) CHECK(dt < 0.5, "%s: refusing took %.3f s", cases[i].file, dt);
+        if (strstr(cases[i].file, "bomb")) CHECK_MSG(dt < 0.5, "%s: refusing took %.3f s", cases[i].file, dt);
     }
     printf("refused: %zu cases\n", sizeof cases / sizeof cases[0]);
 }
@@ -128,12 +118,12 @@ static void test_decoded_pixels(void) {
         snprintf(ppm, sizeof ppm, "%s.ppm", cases[i].file);
         int ew = 0, eh = 0, w = 0, h = 0;
         uint8_t *want = read_ppm(fixture(ppm), &ew, &eh);
-        CHECK(want != NULL, "cannot read %s", ppm);
+        CHECK_MSG(want != NULL, "cannot read %s", ppm);
         if (!want) continue;
         uint8_t *got = NULL;
         int rc = image_load_rgb(fixture(cases[i].file), &got, &w, &h);
-        CHECK(rc == CN_OK, "%s: status %d: %s", cases[i].file, rc, cn_last_error());
-        CHECK(w == ew && h == eh, "%s: %dx%d, PIL %dx%d", cases[i].file, w, h, ew, eh);
+        CHECK_MSG(rc == CN_OK, "%s: status %d: %s", cases[i].file, rc, cn_last_error());
+        CHECK_MSG(w == ew && h == eh, "%s: %dx%d, PIL %dx%d", cases[i].file, w, h, ew, eh);
         if (rc == CN_OK && w == ew && h == eh) {
             int maxd = 0;
             double sum = 0;
@@ -144,8 +134,8 @@ static void test_decoded_pixels(void) {
                 sum += d;
             }
             printf("decode %-20s %3dx%-3d max |diff| %d, mean %.4f levels\n", cases[i].file, w, h, maxd, sum / n);
-            CHECK(maxd <= cases[i].max_diff, "%s: max |diff| %d > %d", cases[i].file, maxd, cases[i].max_diff);
-            CHECK(sum / n <= cases[i].max_mean, "%s: mean |diff| %.4f > %.4f", cases[i].file, sum / n, cases[i].max_mean);
+            CHECK_MSG(maxd <= cases[i].max_diff, "%s: max |diff| %d > %d", cases[i].file, maxd, cases[i].max_diff);
+            CHECK_MSG(sum / n <= cases[i].max_mean, "%s: mean |diff| %.4f > %.4f", cases[i].file, sum / n, cases[i].max_mean);
         }
         free(got);
         free(want);
@@ -164,14 +154,14 @@ static void test_preprocess_vs_open_clip(void) {
         snprintf(ref, sizeof ref, "%s.r32.f32", files[i]);
         size_t len = 0;
         float *want = (float *)read_all(fixture(ref), &len);
-        CHECK(want && len == (size_t)n * sizeof(float), "%s: missing or wrong size (%zu bytes)", ref, len);
+        CHECK_MSG(want && len == (size_t)n * sizeof(float), "%s: missing or wrong size (%zu bytes)", ref, len);
         if (!want || len != (size_t)n * sizeof(float)) {
             free(want);
             continue;
         }
         float *got = malloc((size_t)n * sizeof(float));
         int rc = image_load_preprocess(fixture(files[i]), R, got);
-        CHECK(rc == CN_OK, "%s: %s", files[i], cn_last_error());
+        CHECK_MSG(rc == CN_OK, "%s: %s", files[i], cn_last_error());
         // The 8-bit stage must be identical to PIL's: recover PIL's bytes from the reference
         // tensor (v = round((x * std + mean) * 255), exact since x came from v / 255) and compare.
         uint8_t *rgb = NULL, *crop = malloc((size_t)R * R * 3);
@@ -188,11 +178,11 @@ static void test_preprocess_vs_open_clip(void) {
         double maxd = 0;
         for (int k = 0; k < n; k++) maxd = fmax(maxd, fabs((double)got[k] - want[k]));
         printf("preprocess %-10s R=%d: %d bytes differ from PIL's crop, max |diff| %.3g vs open_clip\n", files[i], R, bytes_off, maxd);
-        CHECK(bytes_off == 0, "%s: %d resized bytes differ from PIL", files[i], bytes_off);
+        CHECK_MSG(bytes_off == 0, "%s: %d resized bytes differ from PIL", files[i], bytes_off);
         // Same float32 operations as torch ((v / 255 - mean) / std): measured 0; 1e-6 leaves room
         // only for a different rounding of the mean/std constants, not for any pixel change
         // (one 8-bit level is 1 / 255 / 0.27 = 0.0146 here).
-        CHECK(maxd <= 1e-6, "%s: max |diff| %.3g vs open_clip", files[i], maxd);
+        CHECK_MSG(maxd <= 1e-6, "%s: max |diff| %.3g vs open_clip", files[i], maxd);
         free(rgb);
         free(crop);
         free(got);
@@ -212,13 +202,13 @@ static void test_geometry(void) {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int nw = 0, nh = 0;
         int rc = image_resize_dims(cases[i].w, cases[i].h, cases[i].R, &nw, &nh);
-        CHECK(rc == CN_OK && nw == cases[i].nw && nh == cases[i].nh, "resize_dims(%d,%d,%d) = %dx%d, want %dx%d", cases[i].w,
+        CHECK_MSG(rc == CN_OK && nw == cases[i].nw && nh == cases[i].nh, "resize_dims(%d,%d,%d) = %dx%d, want %dx%d", cases[i].w,
               cases[i].h, cases[i].R, nw, nh, cases[i].nw, cases[i].nh);
     }
     // Same size: torchvision/PIL do not resample at all, so pixels pass through unchanged.
     uint8_t img[16 * 16 * 3], out[16 * 16 * 3];
     for (int i = 0; i < 16 * 16 * 3; i++) img[i] = (uint8_t)(i * 37 + 11);
-    CHECK(image_resize_crop_rgb8(img, 16, 16, 16, out) == CN_OK && !memcmp(img, out, sizeof img), "16x16 at R=16 changed pixels");
+    CHECK_MSG(image_resize_crop_rgb8(img, 16, 16, 16, out) == CN_OK && !memcmp(img, out, sizeof img), "16x16 at R=16 changed pixels");
     // Shorter side already R and int(R * long / short) == long: no resampling, only CenterCrop,
     // whose offset is round((long - R) / 2) half to even: 19 -> round(1.5) = 2, 20 -> 2, 21 -> round(2.5) = 2, 23 -> round(3.5) = 4.
     static const int longs[] = {19, 20, 21, 23}, tops[] = {2, 2, 2, 4};
@@ -226,7 +216,7 @@ static void test_geometry(void) {
         uint8_t tall[16 * 23 * 3], win[16 * 16 * 3];
         for (int k = 0; k < 16 * longs[i] * 3; k++) tall[k] = (uint8_t)(k * 13 + 5);
         int rc = image_resize_crop_rgb8(tall, 16, longs[i], 16, win);
-        CHECK(rc == CN_OK && !memcmp(win, tall + (size_t)tops[i] * 16 * 3, sizeof win), "16x%d at R=16: crop is not rows %d..%d",
+        CHECK_MSG(rc == CN_OK && !memcmp(win, tall + (size_t)tops[i] * 16 * 3, sizeof win), "16x%d at R=16: crop is not rows %d..%d",
               longs[i], tops[i], tops[i] + 15);
         uint8_t wide[23 * 16 * 3], wwin[16 * 16 * 3];
         for (int y = 0; y < 16; y++)
@@ -235,18 +225,18 @@ static void test_geometry(void) {
         int same = rc == CN_OK;
         for (int y = 0; y < 16 && same; y++)
             for (int x = 0; x < 16; x++) same &= !memcmp(wwin + ((size_t)y * 16 + x) * 3, wide + ((size_t)y * longs[i] + x + tops[i]) * 3, 3);
-        CHECK(same, "%dx16 at R=16: crop is not columns %d..%d", longs[i], tops[i], tops[i] + 15);
+        CHECK_MSG(same, "%dx16 at R=16: crop is not columns %d..%d", longs[i], tops[i], tops[i] + 15);
     }
     float t[3 * 4 * 4];
-    CHECK(image_preprocess(img, 16, 16, 0, CLIP_MEAN, CLIP_STD, t) == CN_E_CONFIG, "R=0 accepted");
-    CHECK(image_preprocess(img, 0, 16, 4, CLIP_MEAN, CLIP_STD, t) != CN_OK, "width 0 accepted");
+    CHECK_MSG(image_preprocess(img, 16, 16, 0, CLIP_MEAN, CLIP_STD, t) == CN_E_CONFIG, "R=0 accepted");
+    CHECK_MSG(image_preprocess(img, 0, 16, 4, CLIP_MEAN, CLIP_STD, t) != CN_OK, "width 0 accepted");
     // A flat image stays flat (coefficients sum to 1 in fixed point, up to PIL's rounding).
     memset(img, 200, sizeof img);
     uint8_t small[5 * 5 * 3];
-    CHECK(image_resize_crop_rgb8(img, 16, 16, 5, small) == CN_OK, "flat resize failed");
+    CHECK_MSG(image_resize_crop_rgb8(img, 16, 16, 5, small) == CN_OK, "flat resize failed");
     int flat = 1;
     for (size_t i = 0; i < sizeof small; i++) flat &= small[i] == 200;
-    CHECK(flat, "a flat 200 image did not stay 200 after resizing to 5x5");
+    CHECK_MSG(flat, "a flat 200 image did not stay 200 after resizing to 5x5");
     // Extreme aspect ratio: only the crop window is computed, so this is quick and bounded.
     int W = 1, H = 200000;
     uint8_t *col = malloc((size_t)W * H * 3);
@@ -254,8 +244,8 @@ static void test_geometry(void) {
     float *tt = malloc(sizeof(float) * 3 * 224 * 224);
     double t0 = cn_now();
     int rc = image_preprocess(col, W, H, 224, CLIP_MEAN, CLIP_STD, tt);
-    CHECK(rc == CN_OK, "1x200000 image: %s", cn_last_error());
-    CHECK(cn_now() - t0 < 2.0, "1x200000 image took %.2f s", cn_now() - t0);
+    CHECK_MSG(rc == CN_OK, "1x200000 image: %s", cn_last_error());
+    CHECK_MSG(cn_now() - t0 < 2.0, "1x200000 image took %.2f s", cn_now() - t0);
     free(col);
     free(tt);
 }
@@ -268,7 +258,7 @@ static void test_corruptions(void) {
     for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
         size_t len = 0;
         uint8_t *orig = read_all(fixture(files[f]), &len);
-        CHECK(orig != NULL, "cannot read %s", files[f]);
+        CHECK_MSG(orig != NULL, "cannot read %s", files[f]);
         if (!orig) continue;
         uint8_t *buf = malloc(len);
         // Every prefix (truncation at every byte) and 300 random multi-byte corruptions.
@@ -284,15 +274,15 @@ static void test_corruptions(void) {
             uint8_t *rgb = NULL;
             int w = 0, h = 0;
             int rc = image_decode_rgb(buf, n, files[f], &rgb, &w, &h);
-            CHECK(rc == CN_OK || rc == CN_E_IMAGE, "%s (%s %zu): status %d: %s", files[f], mutate ? "mutant" : "prefix", n, rc,
+            CHECK_MSG(rc == CN_OK || rc == CN_E_IMAGE, "%s (%s %zu): status %d: %s", files[f], mutate ? "mutant" : "prefix", n, rc,
                   cn_last_error());
             if (rc == CN_OK) {
                 ok++;
-                CHECK(rgb && w > 0 && h > 0 && (int64_t)w * h <= IMAGE_MAX_PIXELS, "%s: OK without pixels", files[f]);
-                if (!mutate) CHECK(n == len || strstr(files[f], ".png"), "%s: prefix of %zu bytes decoded", files[f], n);
+                CHECK_MSG(rgb && w > 0 && h > 0 && (int64_t)w * h <= IMAGE_MAX_PIXELS, "%s: OK without pixels", files[f]);
+                if (!mutate) CHECK_MSG(n == len || strstr(files[f], ".png"), "%s: prefix of %zu bytes decoded", files[f], n);
             } else {
                 refused++;
-                CHECK(cn_last_error()[0] != '\0', "%s: refused without a message", files[f]);
+                CHECK_MSG(cn_last_error()[0] != '\0', "%s: refused without a message", files[f]);
             }
             free(rgb);
         }
@@ -330,7 +320,7 @@ static void test_threads(void) {
         if (rc != CN_OK && !strstr(cn_last_error(), files[i])) mismatches++; // message of this thread's file
         free(rgb);
     }
-    CHECK(mismatches == 0, "%d concurrent decodes differ from the serial ones", mismatches);
+    CHECK_MSG(mismatches == 0, "%d concurrent decodes differ from the serial ones", mismatches);
 }
 
 int main(void) {

@@ -22,17 +22,7 @@
 #include "clipneg/common.h"
 #include "clipneg/model.h"
 #include "clipneg/safetensors.h"
-
-static int failures = 0;
-#define CHECK(cond, ...)                                                     \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);             \
-            fprintf(stderr, __VA_ARGS__);                                    \
-            fputc('\n', stderr);                                             \
-            failures++;                                                      \
-        }                                                                    \
-    } while (0)
+#include "test_check.h"
 
 #define FIX "tests/fixtures/models/"
 static const ClipLoadOptions DEFAULTS = CLIP_LOAD_OPTIONS_DEFAULT;
@@ -43,7 +33,7 @@ static long meta_long(const SafeTensors *st, const char *key) {
     const char *v = safetensors_metadata(st, key);
     if (!v) {
         fprintf(stderr, "FAIL: %s lacks metadata '%s'\n", st->path, key);
-        failures++;
+        g_failures++;
         return -1;
     }
     return strtol(v, NULL, 10);
@@ -54,14 +44,14 @@ static void check_config(const char *dir, const ClipModel *m) {
     snprintf(path, sizeof path, "%s/expected.safetensors", dir);
     SafeTensors st;
     if (safetensors_open(&st, path) != CN_OK) {
-        CHECK(0, "%s", cn_last_error());
+        CHECK_MSG(0, "%s", cn_last_error());
         return;
     }
     const ClipConfig *c = &m->cfg;
     const char *kind = safetensors_metadata(&st, "vision_kind");
-    CHECK(kind && !strcmp(kind, c->vision_kind == CLIP_VISION_VIT ? "vit" : "resnet"), "%s: vision_kind", dir);
+    CHECK_MSG(kind && !strcmp(kind, c->vision_kind == CLIP_VISION_VIT ? "vit" : "resnet"), "%s: vision_kind", dir);
     const char *layout = safetensors_metadata(&st, "layout");
-    CHECK(layout && !strcmp(layout, m->layout == CLIP_LAYOUT_HF ? "hf" : "open_clip"), "%s: layout", dir);
+    CHECK_MSG(layout && !strcmp(layout, m->layout == CLIP_LAYOUT_HF ? "hf" : "open_clip"), "%s: layout", dir);
     struct {
         const char *key;
         long have;
@@ -75,27 +65,27 @@ static void check_config(const char *dir, const ClipModel *m) {
              {"n_params", (long)m->n_params},       {"n_tensors", m->n_tensors}};
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
         long want = meta_long(&st, f[i].key);
-        CHECK(want == f[i].have, "%s: %s = %ld, the fixture says %ld", dir, f[i].key, f[i].have, want);
+        CHECK_MSG(want == f[i].have, "%s: %s = %ld, the fixture says %ld", dir, f[i].key, f[i].have, want);
     }
     char rl[64];
     snprintf(rl, sizeof rl, "%d,%d,%d,%d", c->resnet_layers[0], c->resnet_layers[1], c->resnet_layers[2],
              c->resnet_layers[3]);
     const char *want_rl = safetensors_metadata(&st, "resnet_layers");
-    CHECK(want_rl && !strcmp(want_rl, rl), "%s: resnet_layers %s vs %s", dir, rl, want_rl ? want_rl : "?");
+    CHECK_MSG(want_rl && !strcmp(want_rl, rl), "%s: resnet_layers %s vs %s", dir, rl, want_rl ? want_rl : "?");
     const char *eps = safetensors_metadata(&st, "ln_eps");
-    CHECK(eps && fabs(strtod(eps, NULL) - c->ln_eps) < 1e-12, "%s: ln_eps %g", dir, c->ln_eps);
+    CHECK_MSG(eps && fabs(strtod(eps, NULL) - c->ln_eps) < 1e-12, "%s: ln_eps %g", dir, c->ln_eps);
     // exp() of the stored float32 log-scale, in float here and in torch: equal up to 1 ulp.
     const char *ls = safetensors_metadata(&st, "logit_scale");
-    CHECK(ls && fabs(strtod(ls, NULL) - c->logit_scale) <= 2e-6 * c->logit_scale, "%s: logit_scale %.9g vs %s", dir,
+    CHECK_MSG(ls && fabs(strtod(ls, NULL) - c->logit_scale) <= 2e-6 * c->logit_scale, "%s: logit_scale %.9g vs %s", dir,
           c->logit_scale, ls ? ls : "?");
     const char *name = safetensors_metadata(&st, "name");  // only --full models name a seed shape
-    if (name) CHECK(!strcmp(name, c->name), "%s: name '%s', expected '%s'", dir, c->name, name);
+    if (name) CHECK_MSG(!strcmp(name, c->name), "%s: name '%s', expected '%s'", dir, c->name, name);
     safetensors_close(&st);
 }
 
 static int load_ok(ClipModel *m, const char *path, const ClipLoadOptions *opt) {
     int rc = clip_model_load(m, path, opt);
-    CHECK(rc == CN_OK, "loading %s: %s", path, cn_last_error());
+    CHECK_MSG(rc == CN_OK, "loading %s: %s", path, cn_last_error());
     return rc == CN_OK;
 }
 
@@ -109,16 +99,16 @@ typedef struct {
 static void check_named(const char *file, const Named *t, int n) {
     SafeTensors st;
     if (safetensors_open(&st, file) != CN_OK) {
-        CHECK(0, "%s", cn_last_error());
+        CHECK_MSG(0, "%s", cn_last_error());
         return;
     }
     for (int i = 0; i < n; i++) {
         StTensor *s = safetensors_find(&st, t[i].name);
-        CHECK(s != NULL, "%s: no tensor %s", file, t[i].name);
+        CHECK_MSG(s != NULL, "%s: no tensor %s", file, t[i].name);
         if (!s) continue;
         float *v = mallocCheck((size_t)s->numel * sizeof(float));
-        CHECK(safetensors_to_f32(s, v) == CN_OK, "%s", cn_last_error());
-        CHECK(t[i].field && memcmp(v, t[i].field, (size_t)s->numel * sizeof(float)) == 0,
+        CHECK_MSG(safetensors_to_f32(s, v) == CN_OK, "%s", cn_last_error());
+        CHECK_MSG(t[i].field && memcmp(v, t[i].field, (size_t)s->numel * sizeof(float)) == 0,
               "ClipModel field for '%s' does not hold that tensor", t[i].name);
         free(v);
     }
@@ -129,7 +119,7 @@ static void test_vit(void) {
     ClipModel oc, hf;
     if (!load_ok(&oc, FIX "vit-tiny-openclip", &DEFAULTS)) return;
     check_config(FIX "vit-tiny-openclip", &oc);
-    CHECK(oc.layout == CLIP_LAYOUT_OPEN_CLIP, "layout");
+    CHECK_MSG(oc.layout == CLIP_LAYOUT_OPEN_CLIP, "layout");
     const ClipBlock *v1 = &oc.vis_blocks[1], *t0 = &oc.txt_blocks[0];
     Named names[] = {
         {oc.patch_w, "visual.conv1.weight"}, {oc.class_emb, "visual.class_embedding"},
@@ -155,36 +145,36 @@ static void test_vit(void) {
 
     if (load_ok(&hf, FIX "vit-tiny-hf", &DEFAULTS)) {
         check_config(FIX "vit-tiny-hf", &hf);
-        CHECK(hf.layout == CLIP_LAYOUT_HF, "HF layout not detected");
-        CHECK(hf.n_params == oc.n_params, "n_params %zu vs %zu", hf.n_params, oc.n_params);
+        CHECK_MSG(hf.layout == CLIP_LAYOUT_HF, "HF layout not detected");
+        CHECK_MSG(hf.n_params == oc.n_params, "n_params %zu vs %zu", hf.n_params, oc.n_params);
         // Same weights, two layouts: every parameter byte-identical (q/k/v fused, projections transposed).
-        CHECK(hf.n_params == oc.n_params && memcmp(hf.memory, oc.memory, oc.n_params * sizeof(float)) == 0,
+        CHECK_MSG(hf.n_params == oc.n_params && memcmp(hf.memory, oc.memory, oc.n_params * sizeof(float)) == 0,
               "open_clip and HF layouts give different parameters");
-        CHECK(hf.cfg.logit_scale == oc.cfg.logit_scale, "logit_scale differs between layouts");
-        CHECK(!strcmp(hf.cfg.name, oc.cfg.name), "name differs: %s vs %s", hf.cfg.name, oc.cfg.name);
+        CHECK_MSG(hf.cfg.logit_scale == oc.cfg.logit_scale, "logit_scale differs between layouts");
+        CHECK_MSG(!strcmp(hf.cfg.name, oc.cfg.name), "name differs: %s vs %s", hf.cfg.name, oc.cfg.name);
         clip_model_free(&hf);
     }
 
     // The weights file itself (standard name): the config beside it is used, same result.
     ClipModel f;
     if (load_ok(&f, FIX "vit-tiny-openclip/open_clip_model.safetensors", NULL)) {
-        CHECK(f.config_path[0] && f.cfg.vision_heads == 2 && f.cfg.quick_gelu == 0, "file load ignored its config");
-        CHECK(f.n_params == oc.n_params && !memcmp(f.memory, oc.memory, oc.n_params * 4), "file load differs");
+        CHECK_MSG(f.config_path[0] && f.cfg.vision_heads == 2 && f.cfg.quick_gelu == 0, "file load ignored its config");
+        CHECK_MSG(f.n_params == oc.n_params && !memcmp(f.memory, oc.memory, oc.n_params * 4), "file load differs");
         clip_model_free(&f);
     }
     // The job's overrides win over the config.
     ClipLoadOptions o = {.force_quick_gelu = 1, .vision_heads = 4, .text_heads = 1};
     if (load_ok(&f, FIX "vit-tiny-openclip", &o)) {
-        CHECK(f.cfg.quick_gelu == 1 && f.cfg.vision_heads == 4 && f.cfg.text_heads == 1, "overrides ignored");
+        CHECK_MSG(f.cfg.quick_gelu == 1 && f.cfg.vision_heads == 4 && f.cfg.text_heads == 1, "overrides ignored");
         clip_model_free(&f);
     }
     o = (ClipLoadOptions){.force_quick_gelu = -1, .vision_heads = 3};
-    CHECK(clip_model_load(&f, FIX "vit-tiny-openclip", &o) == CN_E_MODEL &&
+    CHECK_MSG(clip_model_load(&f, FIX "vit-tiny-openclip", &o) == CN_E_MODEL &&
               strstr(cn_last_error(), "3 vision heads do not divide the vision width 64"),
           "impossible head override: %s", cn_last_error());
     char desc[512];
     clip_config_describe(&oc.cfg, desc, sizeof desc);
-    CHECK(strstr(desc, "ViT-W64-L2-P8-R32") && strstr(desc, "vision_heads=2") && strstr(desc, "activation=gelu"),
+    CHECK_MSG(strstr(desc, "ViT-W64-L2-P8-R32") && strstr(desc, "vision_heads=2") && strstr(desc, "activation=gelu"),
           "describe: %s", desc);
     clip_model_free(&oc);
 }
@@ -193,7 +183,7 @@ static void test_resnet(void) {
     ClipModel m;
     if (!load_ok(&m, FIX "rn-tiny-openclip", &DEFAULTS)) return;
     check_config(FIX "rn-tiny-openclip", &m);
-    CHECK(m.vis_blocks == NULL && m.patch_w == NULL, "ViT fields set for a ResNet");
+    CHECK_MSG(m.vis_blocks == NULL && m.patch_w == NULL, "ViT fields set for a ResNet");
     Named names[] = {
         {m.ap_pos_emb, "visual.attnpool.positional_embedding"}, {m.ap_q_w, "visual.attnpool.q_proj.weight"},
         {m.ap_q_b, "visual.attnpool.q_proj.bias"}, {m.ap_k_w, "visual.attnpool.k_proj.weight"},
@@ -204,11 +194,11 @@ static void test_resnet(void) {
     };
     check_named(m.weights_path, names, (int)(sizeof names / sizeof names[0]));
     // Stem: 3 -> w/2 (stride 2), w/2 -> w/2, w/2 -> w. Stages (1,1,1,1): every first block downsamples.
-    CHECK(m.stem[0].oc == 4 && m.stem[0].ic == 3 && m.stem[0].k == 3 && m.stem[2].oc == 8, "stem shapes");
+    CHECK_MSG(m.stem[0].oc == 4 && m.stem[0].ic == 3 && m.stem[0].k == 3 && m.stem[2].oc == 8, "stem shapes");
     int strides[4] = {1, 2, 2, 2}, planes[4] = {8, 16, 32, 64};
     for (int i = 0; i < 4; i++) {
         const ClipBottleneck *b = &m.bottlenecks[i];
-        CHECK(b->stride == strides[i] && b->down.w != NULL && b->conv2.k == 3 && b->conv1.oc == planes[i] &&
+        CHECK_MSG(b->stride == strides[i] && b->down.w != NULL && b->conv2.k == 3 && b->conv1.oc == planes[i] &&
                   b->conv3.oc == 4 * planes[i] && b->down.oc == 4 * planes[i],
               "bottleneck %d: stride %d oc %d/%d", i, b->stride, b->conv1.oc, b->conv3.oc);
     }
@@ -227,7 +217,7 @@ static void test_resnet(void) {
                 char key[128];
                 snprintf(key, sizeof key, "folded/%s.%s", convs[c].name, wb ? "bias" : "weight");
                 StTensor *t = safetensors_find(&ex, key);
-                CHECK(t != NULL, "%s missing", key);
+                CHECK_MSG(t != NULL, "%s missing", key);
                 if (!t) continue;
                 float *ref = mallocCheck((size_t)t->numel * sizeof(float));
                 safetensors_to_f32(t, ref);
@@ -237,14 +227,14 @@ static void test_resnet(void) {
                     double d = fabs(have[i] - ref[i]) / (1.0 + fabs(ref[i]));
                     if (d > worst) worst = d;
                 }
-                CHECK(worst <= 2e-6, "%s: max relative |folded - torch| = %.3g", key, worst);
+                CHECK_MSG(worst <= 2e-6, "%s: max relative |folded - torch| = %.3g", key, worst);
                 printf("  %-45s max rel diff vs torch fuse_conv_bn_weights: %.2e\n", key, worst);
                 free(ref);
             }
         }
         safetensors_close(&ex);
     } else {
-        CHECK(0, "%s", cn_last_error());
+        CHECK_MSG(0, "%s", cn_last_error());
     }
     clip_model_free(&m);
 }
@@ -318,21 +308,21 @@ static void expect_broken(const char *fixture, const char *name, EditFn edit, co
     const char *dir = tmp_dir(name);
     snprintf(rel, sizeof rel, "%s/%s", name, cname);
     char *cfg_abs = realpath(cfg_src, NULL);
-    CHECK(cfg_abs && symlink(cfg_abs, tmp_path(rel)) == 0, "symlink config");
+    CHECK_MSG(cfg_abs && symlink(cfg_abs, tmp_path(rel)) == 0, "symlink config");
     free(cfg_abs);
     snprintf(rel, sizeof rel, "%s/%s", name, wname);
     const char *dst = tmp_path(rel);
     Ckpt c;
-    CHECK(ckpt_read(&c, src), "reading %s", src);
+    CHECK_MSG(ckpt_read(&c, src), "reading %s", src);
     edit(&c);
     ckpt_write(&c, dst);
     ckpt_free(&c);
     ClipModel m;
     int rc = clip_model_load(&m, dir, &DEFAULTS);
     const char *e = cn_last_error();
-    CHECK(rc == CN_E_MODEL, "%s: expected CN_E_MODEL, got %d", name, rc);
-    CHECK(strstr(e, dst) != NULL, "%s: message does not name the file: %s", name, e);
-    CHECK(strstr(e, n1) != NULL && (!n2 || strstr(e, n2) != NULL), "%s: message '%s' lacks '%s'%s%s", name, e, n1,
+    CHECK_MSG(rc == CN_E_MODEL, "%s: expected CN_E_MODEL, got %d", name, rc);
+    CHECK_MSG(strstr(e, dst) != NULL, "%s: message does not name the file: %s", name, e);
+    CHECK_MSG(strstr(e, n1) != NULL && (!n2 || strstr(e, n2) != NULL), "%s: message '%s' lacks '%s'%s%s", name, e, n1,
           n2 ? " / " : "", n2 ? n2 : "");
     printf("  %-16s -> %s\n", name, e);
     if (rc == CN_OK) clip_model_free(&m);
@@ -404,15 +394,15 @@ static void test_custom_text(const ClipModel *ref) {
     tmp_dir("custom-text");
     const char *dst = tmp_path(rel);
     Ckpt c;
-    CHECK(ckpt_read(&c, FIX "vit-tiny-openclip/open_clip_model.safetensors"), "read");
+    CHECK_MSG(ckpt_read(&c, FIX "vit-tiny-openclip/open_clip_model.safetensors"), "read");
     edit_custom_text(&c);
-    CHECK(cJSON_GetObjectItemCaseSensitive(c.root, "text.token_embedding.weight") != NULL, "rename");
+    CHECK_MSG(cJSON_GetObjectItemCaseSensitive(c.root, "text.token_embedding.weight") != NULL, "rename");
     ckpt_write(&c, dst);
     ckpt_free(&c);
     ClipModel m;
     ClipLoadOptions o = {.force_quick_gelu = 0, .vision_heads = 2, .text_heads = 2};
     if (load_ok(&m, dst, &o)) {
-        CHECK(m.n_params == ref->n_params && !memcmp(m.memory, ref->memory, m.n_params * 4),
+        CHECK_MSG(m.n_params == ref->n_params && !memcmp(m.memory, ref->memory, m.n_params * 4),
               "CustomTextCLIP names give different parameters");
         clip_model_free(&m);
     }
@@ -427,7 +417,7 @@ static void write_text(const char *path, const char *text) {
 static void expect_fail(const char *path, const ClipLoadOptions *o, const char *needle) {
     ClipModel m;
     int rc = clip_model_load(&m, path, o);
-    CHECK(rc == CN_E_MODEL && strstr(cn_last_error(), needle), "%s: expected failure with '%s', got %d: %s", path,
+    CHECK_MSG(rc == CN_E_MODEL && strstr(cn_last_error(), needle), "%s: expected failure with '%s', got %d: %s", path,
           needle, rc, cn_last_error());
     printf("  %-16s -> %s\n", strrchr(path, '/') ? strrchr(path, '/') + 1 : path, cn_last_error());
     if (rc == CN_OK) clip_model_free(&m);
@@ -436,7 +426,7 @@ static void expect_fail(const char *path, const ClipLoadOptions *o, const char *
 static void test_broken(void) {
     snprintf(g_tmp, sizeof g_tmp, "%s/clipneg-model-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     if (!mkdtemp(g_tmp)) {
-        CHECK(0, "mkdtemp failed");
+        CHECK_MSG(0, "mkdtemp failed");
         return;
     }
     printf("broken checkpoints (in %s):\n", g_tmp);
@@ -454,32 +444,32 @@ static void test_broken(void) {
                   "missing tensor 'visual.layer3.0.bn2.running_var'", NULL);
 
     char abs_w[4096];
-    CHECK(realpath(FIX "vit-tiny-openclip/open_clip_model.safetensors", abs_w) != NULL, "realpath");
+    CHECK_MSG(realpath(FIX "vit-tiny-openclip/open_clip_model.safetensors", abs_w) != NULL, "realpath");
     // A config that contradicts the shapes.
     const char *d = tmp_dir("bad-config");
-    CHECK(symlink(abs_w, tmp_path("bad-config/open_clip_model.safetensors")) == 0, "symlink");
+    CHECK_MSG(symlink(abs_w, tmp_path("bad-config/open_clip_model.safetensors")) == 0, "symlink");
     write_text(tmp_path("bad-config/open_clip_config.json"),
                "{\"model_cfg\": {\"embed_dim\": 24, \"vision_cfg\": {\"width\": 128, \"layers\": 2}}}");
     expect_fail(d, &DEFAULTS, "vision_cfg.width = 128 but the checkpoint's tensor shapes give 64");
     // An HF config with an activation clipneg does not implement.
     d = tmp_dir("bad-act");
     char abs_hf[4096];
-    CHECK(realpath(FIX "vit-tiny-hf/model.safetensors", abs_hf) != NULL, "realpath");
-    CHECK(symlink(abs_hf, tmp_path("bad-act/model.safetensors")) == 0, "symlink");
+    CHECK_MSG(realpath(FIX "vit-tiny-hf/model.safetensors", abs_hf) != NULL, "realpath");
+    CHECK_MSG(symlink(abs_hf, tmp_path("bad-act/model.safetensors")) == 0, "symlink");
     write_text(tmp_path("bad-act/config.json"), "{\"text_config\": {\"hidden_act\": \"gelu_new\"}}");
     expect_fail(d, &DEFAULTS, "hidden_act \"gelu_new\" is not supported");
     // A lone, otherwise named file: no config, OpenAI defaults -> 16-wide text cannot get 64-wide heads ...
     d = tmp_dir("bare");
     const char *bare = tmp_path("bare/tiny.safetensors");
-    CHECK(symlink(abs_w, bare) == 0, "symlink");
+    CHECK_MSG(symlink(abs_w, bare) == 0, "symlink");
     expect_fail(bare, &DEFAULTS, "cannot infer the text attention heads");
     // ... unless the job gives them; then the same parameters as the folder with its config.
     ClipModel a, b;
     ClipLoadOptions o = {.force_quick_gelu = 0, .vision_heads = 2, .text_heads = 2};
     if (load_ok(&a, d, &o)) {  // the folder: its only .safetensors is used
-        CHECK(!strcmp(a.weights_path, bare) && a.config_path[0] == '\0', "lone file: %s", a.weights_path);
+        CHECK_MSG(!strcmp(a.weights_path, bare) && a.config_path[0] == '\0', "lone file: %s", a.weights_path);
         if (load_ok(&b, FIX "vit-tiny-openclip", &DEFAULTS)) {
-            CHECK(a.n_params == b.n_params && !memcmp(a.memory, b.memory, a.n_params * 4) &&
+            CHECK_MSG(a.n_params == b.n_params && !memcmp(a.memory, b.memory, a.n_params * 4) &&
                       !memcmp(&a.cfg, &b.cfg, sizeof a.cfg),
                   "bare file + options differs from folder + config");
             clip_model_free(&b);
@@ -488,7 +478,7 @@ static void test_broken(void) {
     }
     o.force_quick_gelu = -1;
     if (load_ok(&a, bare, &o)) {
-        CHECK(a.cfg.quick_gelu == 1, "no config: QuickGELU (OpenAI) expected");
+        CHECK_MSG(a.cfg.quick_gelu == 1, "no config: QuickGELU (OpenAI) expected");
         clip_model_free(&a);
     }
     if (load_ok(&a, FIX "vit-tiny-openclip", &DEFAULTS)) {
@@ -506,7 +496,7 @@ static void test_broken(void) {
     d = tmp_dir("empty");
     expect_fail(d, &DEFAULTS, "no checkpoint found");
     d = tmp_dir("two");
-    CHECK(symlink(abs_w, tmp_path("two/a.safetensors")) == 0 && symlink(abs_w, tmp_path("two/b.safetensors")) == 0,
+    CHECK_MSG(symlink(abs_w, tmp_path("two/a.safetensors")) == 0 && symlink(abs_w, tmp_path("two/b.safetensors")) == 0,
           "symlinks");
     expect_fail(d, &DEFAULTS, "give the file to use");
     expect_fail("/nonexistent/model", &DEFAULTS, "/nonexistent/model");
@@ -523,7 +513,7 @@ static void test_fuzz_seed(void) {
     ClipModel m;
     ClipLoadOptions o = {.force_quick_gelu = -1, .vision_heads = 2, .text_heads = 2};
     if (load_ok(&m, "tests/fuzz/corpus/safetensors/micro_vit.safetensors", &o)) {
-        CHECK(m.cfg.vision_width == 8 && m.cfg.patch_size == 4 && m.cfg.image_size == 8 && m.cfg.vision_layers == 1 &&
+        CHECK_MSG(m.cfg.vision_width == 8 && m.cfg.patch_size == 4 && m.cfg.image_size == 8 && m.cfg.vision_layers == 1 &&
                   m.cfg.vocab_size == 10 && m.cfg.context_length == 8 && m.cfg.embed_dim == 4,
               "micro_vit config");
         clip_model_free(&m);
@@ -537,7 +527,7 @@ static int run_full(const char *dir) {
     printf("%s: %s, %zu parameters, loaded in %.2f s\n", dir, m.cfg.name, m.n_params, cn_now() - t0);
     check_config(dir, &m);
     clip_model_free(&m);
-    return failures ? 1 : 0;
+    return g_failures ? 1 : 0;
 }
 
 int main(int argc, char **argv) {
@@ -546,8 +536,8 @@ int main(int argc, char **argv) {
     test_resnet();
     test_broken();
     test_fuzz_seed();
-    if (failures) {
-        fprintf(stderr, "%d check(s) failed\n", failures);
+    if (g_failures) {
+        fprintf(stderr, "%d check(s) failed\n", g_failures);
         return 1;
     }
     printf("model_load: all checks passed\n");

@@ -11,17 +11,7 @@
 
 #include "clipneg/common.h"
 #include "clipneg/safetensors.h"
-
-static int failures = 0;
-#define CHECK(cond, ...)                                                     \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);             \
-            fprintf(stderr, __VA_ARGS__);                                    \
-            fputc('\n', stderr);                                             \
-            failures++;                                                      \
-        }                                                                    \
-    } while (0)
+#include "test_check.h"
 
 // u64 header length | header | data
 static uint8_t *make_buf(const char *header, const void *data, size_t data_len, uint64_t claimed_len, size_t *size) {
@@ -42,11 +32,11 @@ static void expect_bad(const char *what, const char *header, size_t data_len, ui
     uint8_t *b = make_buf(header, zeros, data_len, claimed, &size);
     SafeTensors st;
     int rc = safetensors_parse(&st, b, size, "bad.safetensors");
-    CHECK(rc == CN_E_MODEL, "%s: expected CN_E_MODEL, got %d", what, rc);
-    CHECK(strstr(cn_last_error(), needle) != NULL, "%s: message '%s' lacks '%s'", what, cn_last_error(), needle);
-    CHECK(strstr(cn_last_error(), "bad.safetensors") != NULL, "%s: message '%s' lacks the file name", what,
+    CHECK_MSG(rc == CN_E_MODEL, "%s: expected CN_E_MODEL, got %d", what, rc);
+    CHECK_MSG(strstr(cn_last_error(), needle) != NULL, "%s: message '%s' lacks '%s'", what, cn_last_error(), needle);
+    CHECK_MSG(strstr(cn_last_error(), "bad.safetensors") != NULL, "%s: message '%s' lacks the file name", what,
           cn_last_error());
-    CHECK(st.n == 0 && st.tensors == NULL, "%s: state not cleared after failure", what);
+    CHECK_MSG(st.n == 0 && st.tensors == NULL, "%s: state not cleared after failure", what);
     safetensors_close(&st);  // harmless after a failure
     free(b);
 }
@@ -75,51 +65,51 @@ static void test_good(void) {
     uint8_t *b = make_buf(hdr, data, 48, 0, &size);
     SafeTensors st;
     int rc = safetensors_parse(&st, b, size, "good.safetensors");
-    CHECK(rc == CN_OK, "good buffer rejected: %s", cn_last_error());
+    CHECK_MSG(rc == CN_OK, "good buffer rejected: %s", cn_last_error());
     if (rc != CN_OK) {
         free(b);
         return;
     }
-    CHECK(st.n == 6, "expected 6 tensors, got %d", st.n);
-    CHECK(st.n_meta == 2, "expected 2 metadata entries, got %d", st.n_meta);
+    CHECK_MSG(st.n == 6, "expected 6 tensors, got %d", st.n);
+    CHECK_MSG(st.n_meta == 2, "expected 2 metadata entries, got %d", st.n_meta);
     const char *img = safetensors_metadata(&st, "images");
-    CHECK(img && !strcmp(img, "[\"x.jpg\"]"), "metadata 'images' = %s", img ? img : "(null)");
-    CHECK(safetensors_metadata(&st, "nope") == NULL, "metadata lookup of a missing key");
-    CHECK(safetensors_find(&st, "missing") == NULL, "find of a missing tensor");
-    for (int i = 1; i < st.n; i++) CHECK(strcmp(st.tensors[i - 1].name, st.tensors[i].name) < 0, "not sorted");
+    CHECK_MSG(img && !strcmp(img, "[\"x.jpg\"]"), "metadata 'images' = %s", img ? img : "(null)");
+    CHECK_MSG(safetensors_metadata(&st, "nope") == NULL, "metadata lookup of a missing key");
+    CHECK_MSG(safetensors_find(&st, "missing") == NULL, "find of a missing tensor");
+    for (int i = 1; i < st.n; i++) CHECK_MSG(strcmp(st.tensors[i - 1].name, st.tensors[i].name) < 0, "not sorted");
 
     float out[8];
     StTensor *t = safetensors_find(&st, "a");
-    CHECK(t && t->dtype == ST_F32 && t->ndim == 1 && t->numel == 2, "tensor a metadata");
-    CHECK(t && safetensors_to_f32(t, out) == CN_OK && out[0] == 1.5f && out[1] == -2.0f, "F32 values");
+    CHECK_MSG(t && t->dtype == ST_F32 && t->ndim == 1 && t->numel == 2, "tensor a metadata");
+    CHECK_MSG(t && safetensors_to_f32(t, out) == CN_OK && out[0] == 1.5f && out[1] == -2.0f, "F32 values");
 
     t = safetensors_find(&st, "z_b");
-    CHECK(t && t->dtype == ST_F16 && t->ndim == 2 && t->shape[0] == 2 && t->shape[1] == 3, "tensor z_b metadata");
+    CHECK_MSG(t && t->dtype == ST_F16 && t->ndim == 2 && t->shape[0] == 2 && t->shape[1] == 3, "tensor z_b metadata");
     if (t && safetensors_to_f32(t, out) == CN_OK) {
         // exact: every half is representable in single precision
-        CHECK(out[0] == 0x1p-24f, "f16 subnormal: %a", out[0]);
-        CHECK(out[1] == 65504.0f, "f16 max: %g", out[1]);
-        CHECK(out[2] == -2.0f, "f16 -2: %g", out[2]);
-        CHECK(isinf(out[3]) && out[3] > 0, "f16 +inf: %g", out[3]);
-        CHECK(out[4] == 0.333251953125f, "f16 1/3: %.12g", out[4]);
-        CHECK(out[5] == 0.0f && 1.0f / out[5] < 0, "f16 -0: %g", out[5]);
+        CHECK_MSG(out[0] == 0x1p-24f, "f16 subnormal: %a", out[0]);
+        CHECK_MSG(out[1] == 65504.0f, "f16 max: %g", out[1]);
+        CHECK_MSG(out[2] == -2.0f, "f16 -2: %g", out[2]);
+        CHECK_MSG(isinf(out[3]) && out[3] > 0, "f16 +inf: %g", out[3]);
+        CHECK_MSG(out[4] == 0.333251953125f, "f16 1/3: %.12g", out[4]);
+        CHECK_MSG(out[5] == 0.0f && 1.0f / out[5] < 0, "f16 -0: %g", out[5]);
     }
     t = safetensors_find(&st, "c");
-    CHECK(t && t->dtype == ST_BF16 && safetensors_to_f32(t, out) == CN_OK && out[0] == 1.0f && out[1] == 3.140625f,
+    CHECK_MSG(t && t->dtype == ST_BF16 && safetensors_to_f32(t, out) == CN_OK && out[0] == 1.0f && out[1] == 3.140625f,
           "BF16 values %g %g", out[0], out[1]);
 
     t = safetensors_find(&st, "d");
     int32_t iv[2];
-    CHECK(t && t->dtype == ST_OTHER && !strcmp(t->dtype_str, "I64"), "I64 dtype");
-    CHECK(t && safetensors_to_i32(t, iv) == CN_OK && iv[0] == 49406 && iv[1] == 49407, "I64 -> i32 values");
-    CHECK(t && safetensors_to_f32(t, out) == CN_E_MODEL && strstr(cn_last_error(), "I64"),
+    CHECK_MSG(t && t->dtype == ST_OTHER && !strcmp(t->dtype_str, "I64"), "I64 dtype");
+    CHECK_MSG(t && safetensors_to_i32(t, iv) == CN_OK && iv[0] == 49406 && iv[1] == 49407, "I64 -> i32 values");
+    CHECK_MSG(t && safetensors_to_f32(t, out) == CN_E_MODEL && strstr(cn_last_error(), "I64"),
           "to_f32 must refuse I64: %s", cn_last_error());
 
     t = safetensors_find(&st, "e");
-    CHECK(t && t->numel == 0 && t->begin == 40 && t->end == 40, "empty tensor");
+    CHECK_MSG(t && t->numel == 0 && t->begin == 40 && t->end == 40, "empty tensor");
     t = safetensors_find(&st, "s");
-    CHECK(t && t->ndim == 0 && t->numel == 1, "scalar tensor");
-    CHECK(safetensors_itemsize("BF16") == 2 && safetensors_itemsize("I64") == 8 && safetensors_itemsize("X") == 0,
+    CHECK_MSG(t && t->ndim == 0 && t->numel == 1, "scalar tensor");
+    CHECK_MSG(safetensors_itemsize("BF16") == 2 && safetensors_itemsize("I64") == 8 && safetensors_itemsize("X") == 0,
           "itemsize");
     safetensors_close(&st);
     free(b);
@@ -127,8 +117,8 @@ static void test_good(void) {
     // I64 out of the int32 range
     int64_t big = (int64_t)1 << 40;
     b = make_buf("{\"t\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[0,8]}}", &big, 8, 0, &size);
-    CHECK(safetensors_parse(&st, b, size, "big.safetensors") == CN_OK, "big i64 parse");
-    CHECK(safetensors_to_i32(&st.tensors[0], iv) == CN_E_MODEL && strstr(cn_last_error(), "int32"),
+    CHECK_MSG(safetensors_parse(&st, b, size, "big.safetensors") == CN_OK, "big i64 parse");
+    CHECK_MSG(safetensors_to_i32(&st.tensors[0], iv) == CN_E_MODEL && strstr(cn_last_error(), "int32"),
           "i64 out of range: %s", cn_last_error());
     safetensors_close(&st);
     free(b);
@@ -138,7 +128,7 @@ static void test_bad(void) {
     const char *ok1 = "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}";
     uint8_t tiny[5] = {1, 2, 3, 4, 5};
     SafeTensors st;
-    CHECK(safetensors_parse(&st, tiny, 5, "bad.safetensors") == CN_E_MODEL && strstr(cn_last_error(), "too short"),
+    CHECK_MSG(safetensors_parse(&st, tiny, 5, "bad.safetensors") == CN_E_MODEL && strstr(cn_last_error(), "too short"),
           "5-byte file: %s", cn_last_error());
     expect_bad("truncated data", ok1, 4, 0, "outside the data section");
     expect_bad("header longer than file", ok1, 8, 1000, "exceeds the file size");
@@ -186,38 +176,38 @@ static void test_bad(void) {
 
 static void test_files(void) {
     SafeTensors st;
-    CHECK(safetensors_open(&st, "/nonexistent/x.safetensors") == CN_E_MODEL &&
+    CHECK_MSG(safetensors_open(&st, "/nonexistent/x.safetensors") == CN_E_MODEL &&
               strstr(cn_last_error(), "/nonexistent/x.safetensors"),
           "missing file: %s", cn_last_error());
-    CHECK(safetensors_open(&st, "tests") == CN_E_MODEL && strstr(cn_last_error(), "not a regular file"),
+    CHECK_MSG(safetensors_open(&st, "tests") == CN_E_MODEL && strstr(cn_last_error(), "not a regular file"),
           "directory: %s", cn_last_error());
     char tmp[] = "/tmp/clipneg-st-XXXXXX";
     int fd = mkstemp(tmp);
-    CHECK(fd >= 0, "mkstemp");
+    CHECK_MSG(fd >= 0, "mkstemp");
     if (fd >= 0) {
         close(fd);
-        CHECK(safetensors_open(&st, tmp) == CN_E_MODEL && strstr(cn_last_error(), "too short"), "empty file: %s",
+        CHECK_MSG(safetensors_open(&st, tmp) == CN_E_MODEL && strstr(cn_last_error(), "too short"), "empty file: %s",
               cn_last_error());
         unlink(tmp);
     }
     // A committed fixture written by the Python safetensors library (tests/reference/make_fixtures.py).
     const char *path = "tests/fixtures/models/vit-tiny-openclip/expected.safetensors";
     int rc = safetensors_open(&st, path);
-    CHECK(rc == CN_OK, "fixture: %s", cn_last_error());
+    CHECK_MSG(rc == CN_OK, "fixture: %s", cn_last_error());
     if (rc != CN_OK) return;
     const char *fx = safetensors_metadata(&st, "fixture");
-    CHECK(fx && !strcmp(fx, "vit-tiny-openclip"), "fixture metadata: %s", fx ? fx : "(null)");
+    CHECK_MSG(fx && !strcmp(fx, "vit-tiny-openclip"), "fixture metadata: %s", fx ? fx : "(null)");
     StTensor *tok = safetensors_find(&st, "tokens");
-    CHECK(tok && tok->ndim == 2 && tok->shape[1] == 77 && !strcmp(tok->dtype_str, "I64"), "tokens tensor");
+    CHECK_MSG(tok && tok->ndim == 2 && tok->shape[1] == 77 && !strcmp(tok->dtype_str, "I64"), "tokens tensor");
     if (tok) {
         int32_t *ids = mallocCheck((size_t)tok->numel * sizeof(int32_t));
-        CHECK(safetensors_to_i32(tok, ids) == CN_OK && ids[0] == 49406, "first token is SOT (49406): %d", ids[0]);
+        CHECK_MSG(safetensors_to_i32(tok, ids) == CN_OK && ids[0] == 49406, "first token is SOT (49406): %d", ids[0]);
         free(ids);
     }
     StTensor *ls = safetensors_find(&st, "logit_scale");
     float v = 0;
     // exp(log(1/0.07)) = 14.2857...: the open_clip initial value the fixture keeps
-    CHECK(ls && safetensors_to_f32(ls, &v) == CN_OK && v > 14.28f && v < 14.29f, "logit_scale %g", v);
+    CHECK_MSG(ls && safetensors_to_f32(ls, &v) == CN_OK && v > 14.28f && v < 14.29f, "logit_scale %g", v);
     safetensors_close(&st);
 }
 
@@ -225,8 +215,8 @@ int main(void) {
     test_good();
     test_bad();
     test_files();
-    if (failures) {
-        fprintf(stderr, "%d check(s) failed\n", failures);
+    if (g_failures) {
+        fprintf(stderr, "%d check(s) failed\n", g_failures);
         return 1;
     }
     printf("safetensors: all checks passed\n");

@@ -26,6 +26,7 @@
 #include "../src/tokenizer_internal.h"
 #include "clipneg/common.h"
 #include "clipneg/tokenizer.h"
+#include "test_check.h"
 
 typedef struct {
     char *name;
@@ -37,16 +38,6 @@ typedef struct {
     int32_t ids16[16];
 } Golden;
 
-static int g_failures = 0;
-#define CHECK(cond, ...)                                           \
-    do {                                                           \
-        if (!(cond)) {                                             \
-            g_failures++;                                          \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);   \
-            fprintf(stderr, __VA_ARGS__);                          \
-            fprintf(stderr, "\n");                                 \
-        }                                                          \
-    } while (0)
 
 // ---- golden file ------------------------------------------------------------------------------
 
@@ -203,7 +194,7 @@ static void check_caption_coverage(const char *shared, const Golden *g, int n) {
     char *data = NULL;
     size_t len = 0;
     if (cn_read_file(path, &data, &len) != CN_OK) {
-        CHECK(0, "cannot read %s: the golden cannot be checked against the captions", path);
+        CHECK_MSG(0, "cannot read %s: the golden cannot be checked against the captions", path);
         return;
     }
     cJSON *root = cJSON_ParseWithLength(data, len);
@@ -226,7 +217,7 @@ static void check_caption_coverage(const char *shared, const Golden *g, int n) {
             n_caps++;
             for (int i = 0; i < n; i++) {
                 if (!strcmp(g[i].name, name)) {
-                    CHECK(!strcmp(g[i].text, text), "golden %s has a different text than the annotations", name);
+                    CHECK_MSG(!strcmp(g[i].text, text), "golden %s has a different text than the annotations", name);
                     found++;
                     break;
                 }
@@ -234,7 +225,7 @@ static void check_caption_coverage(const char *shared, const Golden *g, int n) {
         }
     }
     printf("caption coverage: %d/%d caption texts of %s are in the golden\n", found, n_caps, path);
-    CHECK(n_caps > 0 && found == n_caps, "golden is missing caption texts: re-run tests/reference/make_tokenizer_golden.py");
+    CHECK_MSG(n_caps > 0 && found == n_caps, "golden is missing caption texts: re-run tests/reference/make_tokenizer_golden.py");
     cJSON_Delete(root);
     free(data);
 }
@@ -244,46 +235,46 @@ static void check_threads(const ClipTokenizer *tok, const Golden *g, int n) {
 #pragma omp parallel for num_threads(4) schedule(dynamic, 16) reduction(+ : bad)
     for (int i = 0; i < n; i++) bad += check_entry(tok, &g[i], (size_t)-1, 0) != 0;
     printf("threads: %d/%d strings match when encoded from 4 OpenMP threads\n", n - bad, n);
-    CHECK(bad == 0, "%d strings differ when tokenized concurrently", bad);
+    CHECK_MSG(bad == 0, "%d strings differ when tokenized concurrently", bad);
 }
 
 static void check_errors(const char *bpe_path) {
     ClipTokenizer *t = (ClipTokenizer *)1;
-    CHECK(tokenizer_load_bpe(&t, "/nonexistent/bpe.txt.gz") == CN_E_MODEL && t == NULL, "missing file: CN_E_MODEL");
-    CHECK(strstr(cn_last_error(), "/nonexistent/bpe.txt.gz") != NULL, "message names the file: %s", cn_last_error());
+    CHECK_MSG(tokenizer_load_bpe(&t, "/nonexistent/bpe.txt.gz") == CN_E_MODEL && t == NULL, "missing file: CN_E_MODEL");
+    CHECK_MSG(strstr(cn_last_error(), "/nonexistent/bpe.txt.gz") != NULL, "message names the file: %s", cn_last_error());
     char tmp[256];
     snprintf(tmp, sizeof tmp, "/tmp/clipneg_test_tok_%d.txt", (int)getpid());
     FILE *f = fopenCheck(tmp, "w");
     fputs("#version: 0.2\ni n\nt h\n", f); // far too short
     fcloseCheck(f);
-    CHECK(tokenizer_load_bpe(&t, tmp) == CN_E_MODEL && t == NULL, "short merges file: CN_E_MODEL");
-    CHECK(strstr(cn_last_error(), "lines") != NULL, "message says why: %s", cn_last_error());
+    CHECK_MSG(tokenizer_load_bpe(&t, tmp) == CN_E_MODEL && t == NULL, "short merges file: CN_E_MODEL");
+    CHECK_MSG(strstr(cn_last_error(), "lines") != NULL, "message says why: %s", cn_last_error());
     f = fopenCheck(tmp, "w");
     fputs("{\"a\": 1}", f);
     fcloseCheck(f);
-    CHECK(tokenizer_load_hf(&t, tmp, "/nonexistent/merges.txt") == CN_E_MODEL && t == NULL, "HF: missing merges");
-    CHECK(tokenizer_load_hf(&t, tmp, bpe_path) == CN_E_MODEL && t == NULL, "HF: tiny vocab.json rejected");
-    CHECK(strstr(cn_last_error(), "ids up to") != NULL, "message says why: %s", cn_last_error());
+    CHECK_MSG(tokenizer_load_hf(&t, tmp, "/nonexistent/merges.txt") == CN_E_MODEL && t == NULL, "HF: missing merges");
+    CHECK_MSG(tokenizer_load_hf(&t, tmp, bpe_path) == CN_E_MODEL && t == NULL, "HF: tiny vocab.json rejected");
+    CHECK_MSG(strstr(cn_last_error(), "ids up to") != NULL, "message says why: %s", cn_last_error());
     remove(tmp);
-    CHECK(tokenizer_load_auto(&t, "/nonexistent/dir", NULL) == CN_E_MODEL, "explicit path missing");
-    CHECK(strstr(cn_last_error(), "/nonexistent/dir") != NULL, "lists the place: %s", cn_last_error());
+    CHECK_MSG(tokenizer_load_auto(&t, "/nonexistent/dir", NULL) == CN_E_MODEL, "explicit path missing");
+    CHECK_MSG(strstr(cn_last_error(), "/nonexistent/dir") != NULL, "lists the place: %s", cn_last_error());
     const char *old = getenv("CLIPNEG_BPE");
     char *saved = old ? strdupCheck(old) : NULL;
     unsetenv("CLIPNEG_BPE");
-    CHECK(tokenizer_load_auto(&t, NULL, "/nonexistent/model") == CN_E_MODEL, "nothing found");
-    CHECK(strstr(cn_last_error(), "/nonexistent/model") && strstr(cn_last_error(), "CLIPNEG_BPE"),
+    CHECK_MSG(tokenizer_load_auto(&t, NULL, "/nonexistent/model") == CN_E_MODEL, "nothing found");
+    CHECK_MSG(strstr(cn_last_error(), "/nonexistent/model") && strstr(cn_last_error(), "CLIPNEG_BPE"),
           "lists every place: %s", cn_last_error());
     setenv("CLIPNEG_BPE", bpe_path, 1);
-    CHECK(tokenizer_load_auto(&t, NULL, "/nonexistent/model") == CN_OK && t, "falls back to $CLIPNEG_BPE");
+    CHECK_MSG(tokenizer_load_auto(&t, NULL, "/nonexistent/model") == CN_OK && t, "falls back to $CLIPNEG_BPE");
     int32_t ids[CLIP_CONTEXT];
     int tr = 5;
-    CHECK(tokenizer_encode(t, "a cat", 1, ids, &tr) < 0 && tr == 0, "context 1 is an error");
-    CHECK(tokenizer_encode(t, NULL, CLIP_CONTEXT, ids, &tr) < 0, "NULL text is an error");
-    CHECK(tokenizer_encode(t, "a cat", 2, ids, &tr) == 2 && tr == 1 && ids[0] == CLIP_SOT && ids[1] == CLIP_EOT,
+    CHECK_MSG(tokenizer_encode(t, "a cat", 1, ids, &tr) < 0 && tr == 0, "context 1 is an error");
+    CHECK_MSG(tokenizer_encode(t, NULL, CLIP_CONTEXT, ids, &tr) < 0, "NULL text is an error");
+    CHECK_MSG(tokenizer_encode(t, "a cat", 2, ids, &tr) == 2 && tr == 1 && ids[0] == CLIP_SOT && ids[1] == CLIP_EOT,
           "context 2: SOT EOT, truncated");
-    CHECK(tokenizer_encode(t, "", CLIP_CONTEXT, ids, &tr) == 2 && tr == 0 && ids[2] == 0, "empty text: SOT EOT");
-    CHECK(tokenizer_encode(t, "a cat", CLIP_CONTEXT, ids, NULL) == 4, "truncated may be NULL");
-    CHECK(!strcmp(tokenizer_token_str(t, 320), "a</w>") && !strcmp(tokenizer_token_str(t, CLIP_SOT), "<start_of_text>") &&
+    CHECK_MSG(tokenizer_encode(t, "", CLIP_CONTEXT, ids, &tr) == 2 && tr == 0 && ids[2] == 0, "empty text: SOT EOT");
+    CHECK_MSG(tokenizer_encode(t, "a cat", CLIP_CONTEXT, ids, NULL) == 4, "truncated may be NULL");
+    CHECK_MSG(!strcmp(tokenizer_token_str(t, 320), "a</w>") && !strcmp(tokenizer_token_str(t, CLIP_SOT), "<start_of_text>") &&
               tokenizer_token_str(t, -1) == NULL && tokenizer_token_str(t, CLIP_EOT + 1) == NULL,
           "tokenizer_token_str");
     tokenizer_free(t);
@@ -309,7 +300,7 @@ static void check_cli(const char *bin, const char *bpe_path, const Golden *g, in
     fcloseCheck(f);
     snprintf(cmd, sizeof cmd, "'%s' tokenize --vocab '%s' < '%s' > '%s' 2> '%s'", bin, bpe_path, in, out, err);
     int rc = system(cmd);
-    CHECK(rc == 0, "clipneg tokenize exited with %d", rc);
+    CHECK_MSG(rc == 0, "clipneg tokenize exited with %d", rc);
     f = fopenCheck(out, "r");
     char line[65536];
     int ok = 0;
@@ -323,7 +314,7 @@ static void check_cli(const char *bin, const char *bpe_path, const Golden *g, in
     }
     fcloseCheck(f);
     printf("cli: %d/%d lines of `clipneg tokenize` match open_clip\n", ok, nu);
-    CHECK(nu > 0 && ok == nu, "clipneg tokenize output differs");
+    CHECK_MSG(nu > 0 && ok == nu, "clipneg tokenize output differs");
     if (trunc_line >= 0) {
         f = fopenCheck(err, "r");
         char want[64];
@@ -331,14 +322,14 @@ static void check_cli(const char *bin, const char *bpe_path, const Golden *g, in
         int seen = 0;
         while (fgets(line, sizeof line, f)) seen |= strstr(line, want) != NULL;
         fcloseCheck(f);
-        CHECK(seen, "stderr lacks '%s'", want);
+        CHECK_MSG(seen, "stderr lacks '%s'", want);
     }
     snprintf(cmd, sizeof cmd, "'%s' tokenize --context 1 x > /dev/null 2>&1", bin);
     rc = system(cmd);
-    CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) == CN_E_USAGE, "bad --context exits %d", CN_E_USAGE);
+    CHECK_MSG(WIFEXITED(rc) && WEXITSTATUS(rc) == CN_E_USAGE, "bad --context exits %d", CN_E_USAGE);
     snprintf(cmd, sizeof cmd, "'%s' tokenize --vocab /nonexistent x > /dev/null 2>&1", bin);
     rc = system(cmd);
-    CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) == CN_E_MODEL, "missing vocabulary exits %d", CN_E_MODEL);
+    CHECK_MSG(WIFEXITED(rc) && WEXITSTATUS(rc) == CN_E_MODEL, "missing vocabulary exits %d", CN_E_MODEL);
     remove(in);
     remove(out);
     remove(err);
@@ -363,10 +354,10 @@ static void check_big_inputs(const ClipTokenizer *tok) {
         int r = tokenizer_encode(tok, s, CLIP_CONTEXT, ids, &trunc);
         int ok = r == CLIP_CONTEXT && trunc == 1 && ids[0] == CLIP_SOT && ids[CLIP_CONTEXT - 1] == CLIP_EOT;
         for (int i = 1; i < CLIP_CONTEXT - 1; i++) ok &= ids[i] >= 0 && ids[i] < CLIP_SOT;
-        CHECK(ok, "100 KB input of kind %d: malformed row (ret %d, truncated %d)", kind, r, trunc);
+        CHECK_MSG(ok, "100 KB input of kind %d: malformed row (ret %d, truncated %d)", kind, r, trunc);
         int32_t *raw = NULL;
         int nr = tokenizer_encode_raw(tok, s, &raw);
-        CHECK(nr > CLIP_CONTEXT && !memcmp(raw, ids + 1, (CLIP_CONTEXT - 2) * sizeof(int32_t)),
+        CHECK_MSG(nr > CLIP_CONTEXT && !memcmp(raw, ids + 1, (CLIP_CONTEXT - 2) * sizeof(int32_t)),
               "100 KB input of kind %d: encode_raw disagrees with encode", kind);
         free(raw);
         printf("big input %d (100 KB): %d raw tokens, %.2f s\n", kind, nr, cn_now() - t0);
@@ -409,12 +400,12 @@ int main(int argc, char **argv) {
     ClipTokenizer *tok = NULL;
     double t0 = cn_now();
     int rc = tokenizer_load_bpe(&tok, bpe);
-    CHECK(rc == CN_OK, "load %s: %s", bpe, cn_last_error());
+    CHECK_MSG(rc == CN_OK, "load %s: %s", bpe, cn_last_error());
     if (rc) return 1;
     printf("loaded %s in %.3f s\n", bpe, cn_now() - t0);
-    CHECK(check_golden(tok, g, n, (size_t)-1, "bpe vocabulary") == 0, "golden mismatches (bpe vocabulary)");
-    CHECK(check_golden(tok, g, n, 0, "bpe vocabulary, heap BPE for every word") == 0, "golden mismatches (heap BPE)");
-    CHECK(check_golden(tok, g, n, (size_t)1 << 30, "bpe vocabulary, simple BPE for every word") == 0,
+    CHECK_MSG(check_golden(tok, g, n, (size_t)-1, "bpe vocabulary") == 0, "golden mismatches (bpe vocabulary)");
+    CHECK_MSG(check_golden(tok, g, n, 0, "bpe vocabulary, heap BPE for every word") == 0, "golden mismatches (heap BPE)");
+    CHECK_MSG(check_golden(tok, g, n, (size_t)1 << 30, "bpe vocabulary, simple BPE for every word") == 0,
           "golden mismatches (simple BPE)");
     check_threads(tok, g, n);
 
@@ -425,12 +416,12 @@ int main(int argc, char **argv) {
         if (access(vj, R_OK) == 0) {
             ClipTokenizer *hf = NULL;
             rc = tokenizer_load_auto(&hf, argv[1], NULL);
-            CHECK(rc == CN_OK, "load HF folder %s: %s", argv[1], cn_last_error());
+            CHECK_MSG(rc == CN_OK, "load HF folder %s: %s", argv[1], cn_last_error());
             if (rc == CN_OK) {
-                CHECK(check_golden(hf, g, n, (size_t)-1, "HF vocab.json + merges.txt") == 0, "golden mismatches (HF)");
+                CHECK_MSG(check_golden(hf, g, n, (size_t)-1, "HF vocab.json + merges.txt") == 0, "golden mismatches (HF)");
                 int same = 1;
                 for (int id = 0; id < CLIP_SOT; id++) same &= !strcmp(tokenizer_token_str(hf, id), tokenizer_token_str(tok, id));
-                CHECK(same, "HF and BPE vocabularies give different token strings");
+                CHECK_MSG(same, "HF and BPE vocabularies give different token strings");
                 tokenizer_free(hf);
             }
         } else {
