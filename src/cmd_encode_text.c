@@ -36,10 +36,7 @@ int cmd_encode_text(int argc, char **argv) {
     const int raw = args.raw, n_in = args.n_in;
 
     ClipModel m;
-    ClipLoadOptions opt;
-    memset(&opt, 0, sizeof opt);
-    opt.force_quick_gelu = -1;
-    if (clip_model_load(&m, model_path, &opt) != CN_OK) {
+    if (clip_model_load(&m, model_path, NULL) != CN_OK) {  // NULL: the checkpoint's own config
         fprintf(stderr, "clipneg encode-text: %s\n", cn_last_error());
         encode_args_free(&args);
         return CN_E_MODEL;

@@ -38,6 +38,7 @@
 extern "C" {
 #include "clipneg/encoder.h"
 #include "clipneg/safetensors.h"
+#include "cuda_test_gate.h"
 }
 
 static int g_failures = 0, g_quick = 0;
@@ -232,12 +233,8 @@ static std::string fullsize_model(void) {
 }
 
 int main(int argc, char **argv) {
-    const int n_gpus = clipneg_cuda_device_count();
-    if (argc > 1 && !strcmp(argv[1], "--probe")) return n_gpus > 0 ? 0 : 77;
-    if (n_gpus == 0) {
-        printf("SKIPPED: no CUDA GPU visible\n");
-        return 77;
-    }
+    const int gate = cuda_test_gate(argc, argv);
+    if (gate >= 0) return gate;
     g_quick = argc > 1 && !strcmp(argv[1], "--quick");
     const char *src = getenv("CLIPNEG_SOURCE_DIR");
     const std::string root = std::string(src ? src : ".") + "/tests/fixtures/models";

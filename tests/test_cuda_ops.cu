@@ -34,6 +34,7 @@
 #include "clipneg/cuda_backend.h"
 extern "C" {
 #include "clipneg/ops.h"
+#include "cuda_test_gate.h"
 }
 
 typedef std::vector<float> Vec;
@@ -452,12 +453,8 @@ template <typename T> static void run_all(int reps) {
 }
 
 int main(int argc, char **argv) {
-    const int n_gpus = clipneg_cuda_device_count();
-    if (argc > 1 && !strcmp(argv[1], "--probe")) return n_gpus > 0 ? 0 : 77;
-    if (n_gpus == 0) {
-        printf("SKIPPED: no CUDA GPU visible\n");
-        return 77;
-    }
+    const int gate = cuda_test_gate(argc, argv);
+    if (gate >= 0) return gate;
     g_quick = argc > 1 && !strcmp(argv[1], "--quick");
     const char *seed = getenv("CLIPNEG_TEST_SEED");
     g_rng = seed ? strtoull(seed, nullptr, 10) : (uint64_t)time(nullptr);

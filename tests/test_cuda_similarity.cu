@@ -21,6 +21,7 @@
 
 #include "clipneg/cuda_backend.h"
 #include "clipneg/ops_cuda.h"
+#include "cuda_test_gate.h"
 
 static int g_failures = 0, g_rank = 0;
 
@@ -33,12 +34,9 @@ static float row_value(int64_t t, int d) { return sinf(0.37f * (float)t + 0.11f 
 static float img_value(int i, int d) { return cosf(0.23f * (float)i - 0.05f * (float)d); }
 
 int main(int argc, char **argv) {
+    const int gate = cuda_test_gate(argc, argv);
+    if (gate >= 0) return gate;
     const int n_gpus = clipneg_cuda_device_count();
-    if (argc > 1 && !strcmp(argv[1], "--probe")) return n_gpus > 0 ? 0 : 77;
-    if (n_gpus == 0) {
-        printf("SKIPPED: no CUDA GPU visible\n");
-        return 77;
-    }
     MPI_Init(&argc, &argv);
     int nranks = 1;
     MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);

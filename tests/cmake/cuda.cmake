@@ -119,6 +119,7 @@ if(NOT CLIPNEG_SANITIZE)
     add_executable(test_${t}_emu ${_gen}/test_${t}.cpp ${CMAKE_SOURCE_DIR}/src/common.c ${CMAKE_SOURCE_DIR}/src/ops_cpu.c)
     set_target_properties(test_${t}_emu PROPERTIES CXX_STANDARD 17 CXX_STANDARD_REQUIRED ON)
     target_link_libraries(test_${t}_emu PRIVATE clipneg_cuda_emu PkgConfig::OPENBLAS OpenMP::OpenMP_C ${LIBM})
+    target_include_directories(test_${t}_emu PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})  # cuda_test_gate.h
   endforeach()
   add_test(NAME cuda_ops_emulated COMMAND test_cuda_ops_emu --quick WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
   add_test(NAME cuda_similarity_emulated COMMAND test_cuda_similarity_emu WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})

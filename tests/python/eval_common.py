@@ -138,3 +138,27 @@ def kill_group(p):
     if p.poll() is None:
         p.send_signal(signal.SIGKILL)
         p.wait(timeout=30)
+
+
+def tiny_open_clip():
+    """The committed tiny ViT fixture as open_clip's own model (the independent reference), with its
+    eval preprocessing: (torch, open_clip, model, preprocess). Skips when torch/open_clip are missing."""
+    torch = pytest.importorskip("torch", reason="torch is not installed (scripts/install-deps.sh)")
+    open_clip = pytest.importorskip("open_clip", reason="open_clip is not installed (scripts/install-deps.sh)")
+    from open_clip.transform import image_transform
+    from safetensors.torch import load_file
+    import json
+    cfg = json.load(open(os.path.join(TINY_MODEL, "open_clip_config.json")))["model_cfg"]
+    model = open_clip.model.CLIP(**cfg)
+    model.load_state_dict(load_file(os.path.join(TINY_MODEL, "open_clip_model.safetensors")))
+    model.eval()
+    return torch, open_clip, model, image_transform(cfg["vision_cfg"]["image_size"], is_train=False)
+
+
+def reference_run(tmp_path_factory, np_):
+    """An uninterrupted run of the small demo job on np_ ranks: the file interrupted runs must equal."""
+    require_binaries()
+    out = tmp_path_factory.mktemp("reference")
+    p = run_eval(np_, DEMO, SMALL, env_for(out))
+    assert p.returncode == 0, p.stderr[-3000:]
+    return str(out / "demo.h5")

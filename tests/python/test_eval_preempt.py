@@ -8,7 +8,7 @@ import signal
 import h5py
 import pytest
 
-from eval_common import (DEMO, SMALL, assert_same_results, env_for, info, kill_group, require_binaries, run_eval,
+from eval_common import (DEMO, SMALL, assert_same_results, env_for, info, kill_group, reference_run, run_eval,
                          start_eval, wait_for_progress)
 
 E_PREEMPTED = 75
@@ -16,11 +16,7 @@ E_PREEMPTED = 75
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-    require_binaries()
-    out = tmp_path_factory.mktemp("reference")
-    p = run_eval(1, DEMO, SMALL, env_for(out))
-    assert p.returncode == 0, p.stderr[-3000:]
-    return str(out / "demo.h5")
+    return reference_run(tmp_path_factory, 1)
 
 
 def check_partial(path):

@@ -10,18 +10,15 @@ import shutil
 import h5py
 import pytest
 
-from eval_common import (DEMO, REPO, SMALL, assert_same_results, env_for, info, require_binaries, run_eval)
+from eval_common import (DEMO, REPO, SMALL, assert_same_results, env_for, info, reference_run, require_binaries,
+                         run_eval)
 
 E_RESUME = 7
 
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-    require_binaries()
-    out = tmp_path_factory.mktemp("reference")
-    p = run_eval(2, DEMO, SMALL, env_for(out))
-    assert p.returncode == 0, p.stderr[-3000:]
-    return str(out / "demo.h5")
+    return reference_run(tmp_path_factory, 2)
 
 
 def flags(path):

@@ -6,14 +6,13 @@
     images and rendered texts, computed here from the committed tiny model, within the tolerance the
     image pipeline's JPEG decoding allows (stb_image vs libjpeg-turbo; see below).
 """
-import json
 import os
 
 import h5py
 import numpy as np
 import pytest
 
-from eval_common import COCO, DEMO, SMALL, TINY_MODEL, env_for, require_binaries, run_eval
+from eval_common import COCO, DEMO, SMALL, env_for, require_binaries, run_eval, tiny_open_clip
 
 
 @pytest.fixture(scope="module")
@@ -69,17 +68,9 @@ def test_full_is_image_times_text(outputs, dtype):
 
 
 def test_paired_matches_open_clip(outputs):
-    torch = pytest.importorskip("torch", reason="torch is not installed (scripts/install-deps.sh)")
-    open_clip = pytest.importorskip("open_clip", reason="open_clip is not installed (scripts/install-deps.sh)")
-    from open_clip.transform import image_transform
+    torch, open_clip, model, pre = tiny_open_clip()
     from PIL import Image
-    from safetensors.torch import load_file
 
-    cfg = json.load(open(os.path.join(TINY_MODEL, "open_clip_config.json")))["model_cfg"]
-    model = open_clip.model.CLIP(**cfg)
-    model.load_state_dict(load_file(os.path.join(TINY_MODEL, "open_clip_model.safetensors")))
-    model.eval()
-    pre = image_transform(cfg["vision_cfg"]["image_size"], is_train=False)
     with h5py.File(outputs["float32"], "r") as f:
         files = list(f["images/file_name"].asstr()[:6])
         first, ncap = f["images/first_caption"][:6], f["images/n_captions"][:6]

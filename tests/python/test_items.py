@@ -18,7 +18,7 @@ import h5py
 import numpy as np
 import pytest
 
-from eval_common import BIN, COCO, BPE, TINY_MODEL, REPO, env_for, require_binaries, run_eval
+from eval_common import BIN, COCO, BPE, TINY_MODEL, REPO, env_for, require_binaries, run_eval, tiny_open_clip
 
 DATA = os.path.join(REPO, "tests", "data", "items")
 INSTANCES = os.path.join(COCO, "annotations", "instances_val2017.json")
@@ -177,17 +177,9 @@ def test_crop_windows_from_coco_boxes(run):
 
 
 def test_crop_embeddings_match_open_clip(run):
-    torch = pytest.importorskip("torch", reason="torch is not installed (scripts/install-deps.sh)")
-    open_clip = pytest.importorskip("open_clip", reason="open_clip is not installed (scripts/install-deps.sh)")
-    from open_clip.transform import image_transform
+    torch, open_clip, model, pre = tiny_open_clip()
     from PIL import Image
-    from safetensors.torch import load_file
 
-    cfg = json.load(open(os.path.join(TINY_MODEL, "open_clip_config.json")))["model_cfg"]
-    model = open_clip.model.CLIP(**cfg)
-    model.load_state_dict(load_file(os.path.join(TINY_MODEL, "open_clip_model.safetensors")))
-    model.eval()
-    pre = image_transform(cfg["vision_cfg"]["image_size"], is_train=False)
     d = items_of(run["out"])
     KI, KT = int(d["attrs"]["k_image"]), int(d["attrs"]["k_text"])
     errs = []
