@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "clipneg/common.h"
-#include "clipneg/config.h"
+#include "ini.h"
 
 // Keep the message, change the code (cn_fail(code, "%s", cn_last_error()) would format the
 // thread-local buffer into itself).
