@@ -1,6 +1,6 @@
-// encoder_common.c — the transformer stack shared by the ViT and text towers, the image entry
-// point, chunking and L2 normalisation.
-#include <math.h>
+// encoder_common.c — the transformer stack shared by the ViT and text towers, and the chunk
+// budget every CPU tower sizes its batches by. The entry points are in encoder_cpu.c (images)
+// and encoder_text.c (texts).
 #include <stdlib.h>
 #include <string.h>
 
@@ -107,30 +107,4 @@ void encoder_cpu_set_chunk_bytes(long bytes) { g_chunk_bytes = bytes > 0 ? bytes
 int encoder_chunk_items(long bytes_per_item, int B) {
     long n = g_chunk_bytes / (bytes_per_item > 0 ? bytes_per_item : 1);
     return (int)CN_MAX(1, CN_MIN(n, (long)B));
-}
-
-int encode_images_cpu(const ClipModel *m, const float *pixels, int B, float *out) {
-    if (m == NULL || m->memory == NULL) return cn_fail(CN_E_INTERNAL, "encode_images_cpu: no model loaded");
-    if (B < 0) return cn_fail(CN_E_INTERNAL, "encode_images_cpu: negative batch size %d", B);
-    if (B == 0) return CN_OK;
-    if (pixels == NULL || out == NULL) return cn_fail(CN_E_INTERNAL, "encode_images_cpu: NULL buffer");
-    if (m->cfg.vision_kind == CLIP_VISION_RESNET) {
-        if (m->bottlenecks == NULL) return cn_fail(CN_E_MODEL, "encode_images_cpu: model has no ResNet weights");
-        return resnet_encode_images(m, pixels, B, out);
-    }
-    if (m->patch_w == NULL || m->vis_blocks == NULL)
-        return cn_fail(CN_E_MODEL, "encode_images_cpu: model has no vision transformer weights");
-    return vit_encode_images(m, pixels, B, out);
-}
-
-void l2_normalize_rows(float *x, int B, int D) {
-    for (int b = 0; b < B; b++) {
-        float *row = x + (size_t)b * D;
-        double ss = 0.0;
-        for (int d = 0; d < D; d++) ss += (double)row[d] * row[d];
-        // F.normalize: x / max(||x||, eps), eps = 1e-12
-        double norm = sqrt(ss);
-        float inv = (float)(1.0 / (norm > 1e-12 ? norm : 1e-12));
-        for (int d = 0; d < D; d++) row[d] *= inv;
-    }
 }

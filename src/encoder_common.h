@@ -50,7 +50,7 @@ void transformer_forward(const ClipBlock *blocks, int L, TransformerActs *a, int
 // Items per chunk so that `bytes_per_item` * chunk <= the chunk budget (at least 1, at most B).
 int encoder_chunk_items(long bytes_per_item, int B);
 
-// The towers (called by encode_images_cpu after its argument checks).
+// The image towers (called by encode_images_cpu, encoder_cpu.c, after its argument checks).
 int vit_encode_images(const ClipModel *m, const float *pixels, int B, float *out);
 int resnet_encode_images(const ClipModel *m, const float *pixels, int B, float *out);
 
