@@ -1,11 +1,11 @@
 // eval.c — `clipneg eval`: setup on every rank, provenance, the run summary, then the three phases
-// over the output file (see include/clipneg/eval.h for the map of the eval_*.c files).
+// over the output file (see src/eval_internal.h for the map of the eval_*.c files).
 //
 // Setup is checked step by step across ranks (eval_agree after each step), so a bad job file, a
 // missing model or a rank without a GPU stops every rank before any work, with the message of the
 // lowest failing rank, and no output file is created or touched.
 #define _POSIX_C_SOURCE 200809L
-#include "clipneg/eval.h"
+#include "eval_internal.h"
 
 #include <mpi.h>
 #include <stdio.h>

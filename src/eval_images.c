@@ -12,9 +12,9 @@
 
 #include "clipneg/common.h"
 #include "clipneg/encoder.h"
-#include "clipneg/eval.h"
 #include "clipneg/image.h"
 #include "clipneg/threadpool.h"
+#include "eval_internal.h"
 
 // /images/status values (docs/hdf5-schema.md)
 enum { IMG_PENDING = 0, IMG_OK = 1, IMG_MISSING = 2, IMG_DECODE_ERROR = 3, IMG_REFUSED = 4 };

@@ -16,9 +16,9 @@
 
 #include "clipneg/common.h"
 #include "clipneg/encoder.h"
-#include "clipneg/eval.h"
 #include "clipneg/image.h"
 #include "clipneg/items.h"
+#include "eval_internal.h"
 
 // /items/status values (docs/items.md)
 enum { ITEM_PENDING = 0, ITEM_OK = 1, ITEM_IMAGE_FAILED = 2, ITEM_BOX_OUTSIDE = 3 };

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "clipneg/common.h"
-#include "clipneg/eval.h"
+#include "eval_internal.h"
 
 enum { OUT_NEW = 0, OUT_RESUME = 1, OUT_COMPLETE = 2 };
 

@@ -15,7 +15,7 @@
 #include <time.h>
 
 #include "clipneg/common.h"
-#include "clipneg/eval.h"
+#include "eval_internal.h"
 
 static volatile sig_atomic_t g_stop_signal = 0;
 

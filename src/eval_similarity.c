@@ -20,8 +20,8 @@
 #include <string.h>
 
 #include "clipneg/common.h"
-#include "clipneg/eval.h"
 #include "clipneg/ops.h"
+#include "eval_internal.h"
 
 // Caption rows [*c0, *c1) of images [i0, i1) (contiguous by construction of the dataset).
 static int shard_captions(const Dataset *ds, int64_t i0, int64_t i1, int64_t *c0, int64_t *c1) {

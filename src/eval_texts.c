@@ -10,7 +10,7 @@
 
 #include "clipneg/common.h"
 #include "clipneg/encoder.h"
-#include "clipneg/eval.h"
+#include "eval_internal.h"
 
 typedef struct {
     int64_t t0, n; // rows [t0, t0 + n)
