@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "clipneg/common.h"
+#include "clipneg/half.h"
 #include "clipneg/ops.h"
 #include "eval_internal.h"
 

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "clipneg/common.h"
+#include "clipneg/half.h"
 
 // Largest integer a JSON number (a double in cJSON) holds exactly.
 #define ST_MAX_JSON_INT 9007199254740992.0  // 2^53
@@ -277,29 +278,6 @@ const char *safetensors_metadata(const SafeTensors *st, const char *key) {
     for (int i = 0; i < st->n_meta; i++)
         if (!strcmp(st->meta_keys[i], key)) return st->meta_values[i];
     return NULL;
-}
-
-// IEEE half -> single, exact for every input (subnormals normalised, inf/nan kept).
-static float f16_to_f32(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-    uint32_t exp = (h >> 10) & 0x1fu, mant = h & 0x3ffu, bits;
-    if (exp == 0 && mant == 0) {
-        bits = sign;
-    } else if (exp == 0) {  // subnormal: value = mant * 2^-24; shift until the implicit bit appears
-        exp = 127 - 15 + 1;
-        while (!(mant & 0x400u)) {
-            mant <<= 1;
-            exp--;
-        }
-        bits = sign | (exp << 23) | ((mant & 0x3ffu) << 13);
-    } else if (exp == 31) {
-        bits = sign | 0x7f800000u | (mant << 13);
-    } else {
-        bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
-    }
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
 }
 
 int safetensors_to_f32(const StTensor *t, float *dst) {

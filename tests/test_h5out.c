@@ -14,6 +14,7 @@
 
 #include "clipneg/common.h"
 #include "clipneg/h5out.h"
+#include "clipneg/half.h"
 #include "clipneg/plan.h"
 
 static int fails = 0;

@@ -1,13 +1,18 @@
 // test_half.c — float32 -> float16 conversion used for /similarity/full against numpy's
 // astype(np.float16) (tests/fixtures/f16_vectors.txt from tests/reference/make_f16_vectors.py):
-// bit-exact, ties to even, subnormals, overflow to inf, NaN stays NaN. Also every finite half
-// survives f16 -> f32 -> f16 unchanged, and the HDF5 half type is 2 bytes with 10 mantissa bits.
+// bit-exact, ties to even, subnormals, overflow to inf, NaN stays NaN. f16 -> f32 (used by the fp16
+// checkpoint loader) is checked for all 65536 halves against the format's definition,
+// (-1)^s * 2^(e-15) * (1 + m/1024), subnormals 2^-14 * m/1024, computed in double with ldexp:
+// exact, no tolerance. Also every finite half survives f16 -> f32 -> f16 unchanged, and the HDF5
+// half type is 2 bytes with 10 mantissa bits.
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "clipneg/common.h"
 #include "clipneg/h5out.h"
+#include "clipneg/half.h"
 
 int main(void) {
     const char *src = getenv("CLIPNEG_SOURCE_DIR");
@@ -32,6 +37,14 @@ int main(void) {
     }
     fclose(fp);
     for (unsigned h = 0; h < 0x10000; h++) {
+        unsigned e = (h >> 10) & 0x1f, m = h & 0x3ff;
+        double want = e == 0x1f ? (m ? NAN : INFINITY) : e ? ldexp(1024 + m, (int)e - 25) : ldexp(m, -24);
+        if (h & 0x8000) want = -want;
+        float got = f16_to_f32((uint16_t)h);
+        int ok = isnan(want) ? isnan(got) : ((double)got == want && !signbit(got) == !signbit(want));
+        if (!ok && fails++ < 20) fprintf(stderr, "FAIL: f16_to_f32(%04x) = %.9g, want %.9g\n", h, got, want);
+    }
+    for (unsigned h = 0; h < 0x10000; h++) {
         if ((h & 0x7c00) == 0x7c00 && (h & 0x3ff)) continue; // NaN payloads are not preserved
         uint16_t back = f32_to_f16(f16_to_f32((uint16_t)h));
         if (back != h && fails++ < 20) fprintf(stderr, "FAIL: roundtrip %04x -> %04x\n", h, back);
@@ -53,6 +66,6 @@ int main(void) {
         fprintf(stderr, "FAIL: only %d vectors read\n", n);
         return 1;
     }
-    printf("half: %d numpy vectors, 65536 roundtrips, %d failures\n", n, fails);
+    printf("half: %d numpy vectors, 65536 exact f16 -> f32, 65536 roundtrips, %d failures\n", n, fails);
     return fails ? 1 : 0;
 }

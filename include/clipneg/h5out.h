@@ -83,8 +83,6 @@ int h5ds_in_emb_file(H5DsId id);
 hid_t h5_type(H5Kind k);
 hid_t h5_half_type(void);     // IEEE binary16, little-endian (h5py reads it as numpy float16)
 hid_t h5_str_type(void);      // variable-length UTF-8 string
-uint16_t f32_to_f16(float f); // round to nearest even; NaN stays NaN, overflow -> inf
-float f16_to_f32(uint16_t h);
 void utc_now_iso(char buf[32]); // "2026-11-22T06:11:29Z"
 
 // Attribute helpers (serial handles; they fail with the attribute name in the message).

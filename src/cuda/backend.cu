@@ -41,16 +41,6 @@ struct CudaBackend {
     int text_order_cap;
 };
 
-static const char *precision_label(Precision p) {
-    switch (p) {
-    case PREC_FP32: return "fp32";
-    case PREC_TF32: return "tf32";
-    case PREC_FP16: return "fp16";
-    case PREC_BF16: return "bf16";
-    }
-    return "?";
-}
-
 // Grow the staging buffers (only between calls: nothing is in flight then).
 static void reserve(CudaBackend *cb, size_t slot_bytes, size_t out_floats) {
     if (slot_bytes > cb->slot_bytes) {
@@ -353,6 +343,6 @@ extern "C" int cuda_backend_init(Backend *be, Precision prec, const ClipModel *m
     be->encode_texts = cuda_encode_texts;
     be->destroy = cuda_destroy;
     cn_log("cuda backend: device %d (%s, sm_%d%d), %s, %.1f MiB of parameters", device, prop.name, prop.major,
-           prop.minor, precision_label(prec), cb->param_bytes / 1048576.0);
+           prop.minor, precision_name(prec), cb->param_bytes / 1048576.0);
     return CN_OK;
 }
