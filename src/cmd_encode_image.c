@@ -1,7 +1,7 @@
 // cmd_encode_image.c — `clipneg encode-image --model DIR [--format json|csv] [--raw] IMG...`
-// Decodes and preprocesses each image like open_clip (image.c), runs the CPU image tower and
-// prints one embedding per image (L2-normalised unless --raw). A debugging aid: compare by hand
-// with open_clip's model.encode_image(preprocess(Image.open(IMG))).
+// Decodes and preprocesses each image like open_clip (image_decode.c, image_resize.c), runs the CPU
+// image tower and prints one embedding per image (L2-normalised unless --raw). A debugging aid:
+// compare by hand with open_clip's model.encode_image(preprocess(Image.open(IMG))).
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +11,7 @@
 #include "clipneg/encoder.h"
 #include "clipneg/image.h"
 #include "clipneg/model.h"
-#include "encoder_common.h"
+#include "cmd_internal.h"
 
 #define IMAGE_BATCH 16  // images decoded and encoded at a time (bounds the pixel buffer)
 

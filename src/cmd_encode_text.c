@@ -11,7 +11,7 @@
 #include "clipneg/encoder.h"
 #include "clipneg/model.h"
 #include "clipneg/tokenizer.h"
-#include "encoder_common.h"
+#include "cmd_internal.h"
 
 static void usage(void) {
     fprintf(stderr, "usage: clipneg encode-text --model DIR|FILE [--format json|csv] [--raw] [--vocab PATH] TEXT...\n"

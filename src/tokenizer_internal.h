@@ -61,7 +61,7 @@ void cpbuf_free(CpBuf *b);
 void cpbuf_swap(CpBuf *a, CpBuf *b);
 int cpbuf_equal(const CpBuf *a, const CpBuf *b);
 
-// ---- unicode_text.c ---------------------------------------------------------------------------
+// ---- tokenizer_unicode.c ----------------------------------------------------------------------
 // bytes.decode('utf-8', errors='replace'): each maximal invalid subsequence becomes one U+FFFD.
 void utf8_decode_replace(const unsigned char *s, size_t n, CpBuf *out);
 // Append the UTF-8 encoding of c (c < 0x110000, never a surrogate here) to out; returns bytes written.

@@ -1,6 +1,6 @@
 // variants.c — caption variants: the variants file (INI, one section per variant) and rendering a
 // template for one caption. Placeholders and rules are documented in docs/variants.md; subject
-// detection and swapping live in subject.c.
+// detection and swapping live in variants_subject.c.
 #include "clipneg/variants.h"
 
 #include <ctype.h>

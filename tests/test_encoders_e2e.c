@@ -1,6 +1,7 @@
 // test_encoders_e2e.c — JPEG to embedding: the fixture images decoded and preprocessed by clipneg
-// (image.c: stb_image + PIL-faithful bicubic resize + crop + normalise), then the CPU image tower,
-// against open_clip's encode_image on open_clip's own PIL preprocessing (expected.safetensors).
+// (image_decode.c, image_resize.c: stb_image + PIL-faithful bicubic resize + crop + normalise), then
+// the CPU image tower, against open_clip's encode_image on open_clip's own PIL preprocessing
+// (expected.safetensors).
 //
 // Pass: cosine >= 0.999 per image. Why not tighter: here two pipelines meet, and the decoders
 // differ (stb_image vs libjpeg's IDCT round differently by a grey level here and there), so pixels

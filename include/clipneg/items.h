@@ -3,7 +3,7 @@
 //     choice; CC-Neg pairs are the K = 2 case "caption vs negated caption", answer 0);
 //   * region items: one text, K boxes of one image (crops encoded as images of their own), one of
 //     them the referent (NegRefCOCOg-style: Sim(T, P+) > Sim(T, P-) for every other instance P-).
-// `[dataset] format = items` reads a JSONL manifest of such items (src/items.c); `clipneg eval`
+// `[dataset] format = items` reads a JSONL manifest of such items (src/dataset_items.c); `clipneg eval`
 // then runs the main phases on the induced dataset (the manifest's images, one caption per item:
 // its correct text) and the item phase (src/eval_items.c) writes /items; `clipneg reduce` adds
 // per-type accuracies in /stats/items (src/reduce_items.c).

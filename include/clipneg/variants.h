@@ -70,7 +70,7 @@ int variant_render(const Variant *v, const Dataset *ds, int c, uint64_t seed, ch
 // category id (or -1) and the byte span [*start, *end) of the matched word(s) in `caption`.
 int find_subject(const Dataset *ds, const char *caption, int *start, int *end);
 
-// The subject swap of caption c (src/subject.c), shared by {swap}, {swap_lc}, {other}, {a_other}.
+// The subject swap of caption c (src/variants_subject.c), shared by {swap}, {swap_lc}, {other}, {a_other}.
 // The replacement is a category of the subject's supercategory that is absent from the image
 // (instances JSON), picked by splitmix64(seed ^ splitmix64(caption id)) % (number of candidates)
 // among the candidates in category-id order. status = TEXT_OK or TEXT_NO_SUBJECT (no subject,
@@ -87,7 +87,7 @@ typedef struct {
 int subject_swap(const Dataset *ds, int c, const char *caption, uint64_t seed, SubjectSwap *out);
 void subject_swap_free(SubjectSwap *s);
 uint64_t splitmix64(uint64_t x);
-// Consistency of subject.c's built-in tables (every synonym names a known category, none twice,
+// Consistency of variants_subject.c's built-in tables (every synonym names a known category, none twice,
 // each found whole by find_subject). Returns the number of problems (the first in cn_last_error()).
 int subject_tables_check(void);
 

@@ -1,6 +1,6 @@
 # encoders.cmake — registrations for the CPU encoder tests (owner: enc).
 #   ops, encoders       plain unit tests (auto-registered from tests/test_*.c)
-#   encoders_e2e        JPEG -> image.c preprocess -> CPU tower vs open_clip (skips until image.c works)
+#   encoders_e2e        JPEG -> image_decode.c/image_resize.c preprocess -> CPU tower vs open_clip
 #   encoders_fullsize   seeded random full-size ViT-B/32 + RN50x16 vs open_clip (label fullsize:
 #                       minutes and GBs, excluded from the default suite; CLIPNEG_FULLSIZE=1 scripts/test.sh)
 clipneg_c_test(encoders)

@@ -1,4 +1,4 @@
-// subject.c — finds a caption's main subject among the 80 COCO categories (names, synonyms,
+// variants_subject.c — finds a caption's main subject among the 80 COCO categories (names, synonyms,
 // plurals) and swaps it for a category of the same supercategory that is absent from the image.
 // The rules (docs/variants.md):
 //  * words are runs of letters (ASCII letters and any UTF-8 byte), so "cat" never matches inside

@@ -1,6 +1,6 @@
-// items.c — the item manifest (`[dataset] format = items`, docs/items.md): choice items (multiple
-// choice, CC-Neg pairs) and region items (boxes from a COCO instances file or the manifest), the
-// dataset the main phases evaluate, and the crop geometry shared with the item phase.
+// dataset_items.c — the item manifest (`[dataset] format = items`, docs/items.md): choice items
+// (multiple choice, CC-Neg pairs) and region items (boxes from a COCO instances file or the
+// manifest), the dataset the main phases evaluate, and the crop geometry shared with the item phase.
 // Every refusal names FILE:LINE and the field, like the JSONL dataset reader whose helpers
 // (dataset_internal.h) this file reuses.
 #include "clipneg/items.h"

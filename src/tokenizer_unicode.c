@@ -1,4 +1,4 @@
-// unicode_text.c — code point buffers, UTF-8 in/out, and the Unicode operations open_clip's cleaning
+// tokenizer_unicode.c — code point buffers, UTF-8 in/out, and the Unicode operations open_clip's cleaning
 // uses: property lookup, str.lower(), str.strip() and NFC. All data comes from unicode_tables.c,
 // generated from the Python reference, so "what counts as whitespace/letter/cased" is never guessed.
 #include <stdlib.h>

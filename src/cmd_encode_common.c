@@ -1,11 +1,12 @@
-// encoder_print.c — what `clipneg encode-image` and `clipneg encode-text` share: their command line
-// and printing the embeddings (JSON or CSV on stdout, so anyone can compare against open_clip by hand).
+// cmd_encode_common.c — what `clipneg encode-image` and `clipneg encode-text` share: their command
+// line and printing the embeddings (JSON or CSV on stdout, so anyone can compare against open_clip
+// by hand). Declarations: cmd_internal.h.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "clipneg/common.h"
-#include "encoder_common.h"
+#include "cmd_internal.h"
 
 int embed_format_parse(const char *s, EmbedFormat *fmt) {
     if (!strcmp(s, "json")) *fmt = EMBED_FORMAT_JSON;
