@@ -1,6 +1,5 @@
 // cmd_export_tsne.c — `clipneg export-tsne OUT.h5 [options]`: sampled embeddings -> PCA -> /tsne
 // (docs/reduce.md). Runs alone or under mpirun/srun (MPI is initialised by main.c).
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,12 +50,7 @@ static int parse_args(int argc, char **argv, TsneOptions *o) {
         } else if (!strcmp(a, "--base")) {
             o->base = next;
         } else if (!strcmp(a, "--seed")) {
-            char *end = NULL;
-            errno = 0;
-            unsigned long long s = strtoull(next, &end, 10);
-            if (errno || end == next || *end || next[0] == '-')
-                return cn_fail(CN_E_USAGE, "--seed: '%s' is not a non-negative integer", next);
-            o->seed = s;
+            if ((rc = cn_parse_u64(a, next, &o->seed))) return rc;
         } else {
             return cn_fail(CN_E_USAGE, "unknown option '%s' (see clipneg export-tsne --help)", a);
         }

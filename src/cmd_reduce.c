@@ -1,6 +1,5 @@
 // cmd_reduce.c — `clipneg reduce OUT.h5 [options]`: global statistics into /stats, stats.json and a
 // markdown table (docs/reduce.md). Runs alone or under mpirun/srun (MPI is initialised by main.c).
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,12 +54,7 @@ static int parse_args(int argc, char **argv, ReduceOptions *o) {
             if ((rc = cn_parse_int(a, next, 0, 100000000, &v))) return rc;
             o->bootstrap = (int)v;
         } else if (!strcmp(a, "--seed")) {
-            char *end = NULL;
-            errno = 0;
-            unsigned long long s = strtoull(next, &end, 10);
-            if (errno || end == next || *end || next[0] == '-')
-                return cn_fail(CN_E_USAGE, "--seed: '%s' is not a non-negative integer", next);
-            o->seed = s;
+            if ((rc = cn_parse_u64(a, next, &o->seed))) return rc;
         } else if (!strcmp(a, "--block-rows")) {
             if ((rc = cn_parse_int(a, next, 1, 1 << 24, &v))) return rc;
             o->block_rows = (int)v;

@@ -153,3 +153,14 @@ int cn_parse_int(const char *opt, const char *s, long long lo, long long hi, lon
     *out = v;
     return CN_OK;
 }
+
+int cn_parse_u64(const char *opt, const char *s, uint64_t *out) {
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    // strtoull accepts "-1" (as 2^64-1): a sign is refused here.
+    if (errno || end == s || *end != '\0' || s[0] == '-')
+        return cn_fail(CN_E_USAGE, "%s: '%s' is not a non-negative integer", opt, s);
+    *out = v;
+    return CN_OK;
+}

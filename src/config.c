@@ -17,14 +17,6 @@
 #include "clipneg/variants.h"
 #include "ini.h"
 
-// Keep the message, change the code (cn_fail(code, "%s", cn_last_error()) would format the
-// thread-local buffer into itself).
-static int fail_with_code(int code) {
-    char msg[1024];
-    snprintf(msg, sizeof msg, "%s", cn_last_error());
-    return cn_fail(code, "%s", msg);
-}
-
 // ---------------------------------------------------------------------------------------------
 // The keys of a job file
 // ---------------------------------------------------------------------------------------------
@@ -519,7 +511,7 @@ int job_load(JobConfig *job, const char *path, const char *const *overrides) {
     JobParse p = {.path = path};
     char *text = NULL;
     int rc = cn_read_file(path, &text, NULL);
-    if (rc != CN_OK) rc = fail_with_code(CN_E_CONFIG);
+    if (rc != CN_OK) rc = CN_E_CONFIG;  // cn_read_file's message stands, as a job error
     if (rc == CN_OK) rc = ini_parse_text(path, text, job_on_line, &p);
     for (int i = 0; rc == CN_OK && overrides && overrides[i]; i++) rc = apply_override(&p, overrides[i]);
     // The job's folder, for relative paths.

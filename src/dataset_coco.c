@@ -7,14 +7,6 @@
 #include "clipneg/common.h"
 #include "dataset_internal.h"
 
-// Keep the message, change the code (cn_fail(code, "%s", cn_last_error()) would format the
-// thread-local buffer into itself).
-static int fail_with_code(int code) {
-    char msg[1024];
-    snprintf(msg, sizeof msg, "%s", cn_last_error());
-    return cn_fail(code, "%s", msg);
-}
-
 static const cJSON *get_array(const char *path, const cJSON *root, const char *key, int *rc) {
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(root, key);
     if (!a) *rc = cn_fail(CN_E_DATA, "%s: %s: missing (expected an array)", path, key);
@@ -26,7 +18,7 @@ static int load_json_file(const char *path, int blank_segmentation, cJSON **root
     char *text = NULL;
     size_t len = 0;
     *root = NULL;
-    if (cn_read_file(path, &text, &len) != CN_OK) return fail_with_code(CN_E_DATA);
+    if (cn_read_file(path, &text, &len) != CN_OK) return CN_E_DATA;  // its message stands, as a data error
     if (blank_segmentation) ds_blank_values(text, len, "segmentation");
     int rc = ds_parse_json(path, text, len, 0, root);
     free(text);

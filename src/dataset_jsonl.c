@@ -9,14 +9,6 @@
 #include "clipneg/common.h"
 #include "dataset_internal.h"
 
-// Keep the message, change the code (cn_fail(code, "%s", cn_last_error()) would format the
-// thread-local buffer into itself).
-static int fail_with_code(int code) {
-    char msg[1024];
-    snprintf(msg, sizeof msg, "%s", cn_last_error());
-    return cn_fail(code, "%s", msg);
-}
-
 // Open-addressing map from image path to its index in the RawImage array.
 typedef struct {
     int *slots;  // -1 = empty
@@ -133,9 +125,8 @@ int dataset_load_jsonl(Dataset *ds, const char *manifest, const char *images_dir
     char *text = NULL;
     size_t len = 0;
     if (cn_read_file(manifest, &text, &len) != CN_OK) {
-        int rc = fail_with_code(CN_E_DATA);
         dataset_free(ds);
-        return rc;
+        return CN_E_DATA;  // cn_read_file's message stands, as a data error
     }
     RawImage *images = NULL;
     RawCaption *caps = NULL;

@@ -10,14 +10,6 @@
 #include "clipneg/common.h"
 #include "ini.h"
 
-// Keep the message, change the code (cn_fail(code, "%s", cn_last_error()) would format the
-// thread-local buffer into itself).
-static int fail_with_code(int code) {
-    char msg[1024];
-    snprintf(msg, sizeof msg, "%s", cn_last_error());
-    return cn_fail(code, "%s", msg);
-}
-
 typedef struct {
     const char *name;
     unsigned bit;
@@ -210,7 +202,7 @@ int variants_load(VariantSet *vs, const char *path) {
     memset(vs, 0, sizeof *vs);
     vs->path = strdupCheck(path);
     int rc = cn_read_file(path, &vs->text, NULL);
-    if (rc != CN_OK) rc = fail_with_code(CN_E_CONFIG);
+    if (rc != CN_OK) rc = CN_E_CONFIG;  // cn_read_file's message stands, as a config error
     VariantsParse p = {.vs = vs};
     if (rc == CN_OK) rc = ini_parse_text(path, vs->text, variants_on_line, &p);
     if (rc == CN_OK) rc = finish_variant(&p);

@@ -75,6 +75,9 @@ int cn_read_file(const char *path, char **data, size_t *len);
 // A command-line integer: the whole of s, base 10, within [lo, hi]. CN_OK, or CN_E_USAGE with
 // "OPT: 'S' is not an integer in [LO, HI]".
 int cn_parse_int(const char *opt, const char *s, long long lo, long long hi, long long *out);
+// A command-line seed: the whole of s, base 10, 0 .. 2^64-1. CN_OK, or CN_E_USAGE with
+// "OPT: 'S' is not a non-negative integer".
+int cn_parse_u64(const char *opt, const char *s, uint64_t *out);
 double cn_now(void);  // monotonic seconds
 // Number of threads this rank may use (OMP_NUM_THREADS or cores / ranks on this node, >= 1).
 int cn_threads(void);

@@ -31,12 +31,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         const char *caps = fuzz_write_temp("captions.json", data + 1, size - 1);
         rc = dataset_load_coco(&ds, caps, "/nonexistent", NULL, (int)(data[0] >> 4));
     }
-    if (rc == CN_OK) {
-        fuzz_check_dataset(&ds);
-        fuzz_render_all(&ds);
-        dataset_free(&ds);
-    } else if (rc != CN_E_DATA || !cn_last_error()[0]) {
-        abort(); // bad data is CN_E_DATA with a message, nothing else
-    }
+    fuzz_check_load(&ds, rc);
     return 0;
 }

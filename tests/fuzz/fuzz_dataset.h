@@ -87,4 +87,16 @@ static inline void fuzz_render_all(const Dataset *ds) {
         }
 }
 
+// The oracle of one load: a loaded dataset is checked, rendered and freed; a refused one must be
+// CN_E_DATA with a message, nothing else.
+static inline void fuzz_check_load(Dataset *ds, int rc) {
+    if (rc == CN_OK) {
+        fuzz_check_dataset(ds);
+        fuzz_render_all(ds);
+        dataset_free(ds);
+    } else if (rc != CN_E_DATA || !cn_last_error()[0]) {
+        abort();
+    }
+}
+
 #endif

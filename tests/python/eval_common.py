@@ -81,6 +81,20 @@ def start_eval(np_, job, args, env):
                             text=True)
 
 
+def run_command(command, args, ranks=1, check=True, timeout=300):
+    """`clipneg COMMAND ARGS...` (reduce, export-tsne, ...), alone or under mpirun -n ranks, one thread
+    per rank; check=True asserts exit code 0 and shows both streams when it is not."""
+    cmd = [BIN, command] + [str(a) for a in args]
+    if ranks > 1:
+        cmd = [MPIEXEC, "-n", str(ranks)] + cmd
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+               OMPI_MCA_rmaps_base_oversubscribe="1", OMP_NUM_THREADS="1")
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+    if check:
+        assert p.returncode == 0, f"{cmd} -> {p.returncode}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}"
+    return p
+
+
 def wait_for_progress(path, phase="text_shards", min_done=1, timeout=60):
     """Poll the file until /progress/<phase> has min_done flags set (a copy is read: the writer has it open)."""
     t0 = time.time()

@@ -16,7 +16,6 @@ one. Tolerances (stated per check):
 import json
 import os
 import shutil
-import subprocess
 import sys
 
 import h5py
@@ -26,23 +25,15 @@ import pytest
 ROOT = os.environ.get("CLIPNEG_SOURCE_DIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 sys.path.insert(0, os.path.join(ROOT, "tests", "reference"))
 import make_synthetic_h5  # noqa: E402
+from eval_common import run_command  # noqa: E402
 
 BIN = os.environ.get("CLIPNEG_BIN", "")
 if not BIN or not os.path.exists(BIN):
     pytest.skip("CLIPNEG_BIN is not set to a built clipneg (run through ctest)", allow_module_level=True)
 
-ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-           OMPI_MCA_rmaps_base_oversubscribe="1", OMP_NUM_THREADS="1")
-
 
 def run(args, ranks=1, check=True):
-    cmd = [BIN, "reduce"] + [str(a) for a in args]
-    if ranks > 1:
-        cmd = ["mpirun", "-np", str(ranks)] + cmd
-    p = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=300)
-    if check:
-        assert p.returncode == 0, f"{cmd} -> {p.returncode}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}"
-    return p
+    return run_command("reduce", args, ranks, check)
 
 
 def read_stats(path):

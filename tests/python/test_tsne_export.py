@@ -9,7 +9,6 @@ eigenvectors are not determined by the data); the test asserts that at least hal
 """
 import os
 import shutil
-import subprocess
 import sys
 
 import h5py
@@ -19,24 +18,16 @@ import pytest
 ROOT = os.environ.get("CLIPNEG_SOURCE_DIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 sys.path.insert(0, os.path.join(ROOT, "tests", "reference"))
 import make_synthetic_h5  # noqa: E402
+from eval_common import run_command  # noqa: E402
 
 BIN = os.environ.get("CLIPNEG_BIN", "")
 if not BIN or not os.path.exists(BIN):
     pytest.skip("CLIPNEG_BIN is not set to a built clipneg (run through ctest)", allow_module_level=True)
 sklearn_decomposition = pytest.importorskip("sklearn.decomposition")
 
-ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-           OMPI_MCA_rmaps_base_oversubscribe="1", OMP_NUM_THREADS="1")
-
 
 def run(args, ranks=1, check=True):
-    cmd = [BIN, "export-tsne"] + [str(a) for a in args]
-    if ranks > 1:
-        cmd = ["mpirun", "-np", str(ranks)] + cmd
-    p = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=300)
-    if check:
-        assert p.returncode == 0, f"{cmd} -> {p.returncode}\n{p.stdout}\n{p.stderr}"
-    return p
+    return run_command("export-tsne", args, ranks, check)
 
 
 def read_tsne(path):
