@@ -192,6 +192,16 @@ void relu_forward(float *x, long n) {
 
 // ---- attention -------------------------------------------------------------------------------------
 
+// The keys and values of one head, rows 0..n, copied out of strided rows (row j of the head starts
+// at k + j*ld and v + j*ld) into two small contiguous blocks: kt [hs, ldk] transposed, vh [n, hs].
+static void gather_head(float *kt, float *vh, const float *k, const float *v, size_t ld, int n, int ldk, int hs) {
+    for (int j = 0; j < n; j++) {
+        const float *kj = k + (size_t)j * ld, *vj = v + (size_t)j * ld;
+        for (int d = 0; d < hs; d++) kt[(size_t)d * ldk + j] = kj[d];
+        memcpy(vh + (size_t)j * hs, vj, (size_t)hs * sizeof(float));
+    }
+}
+
 // Scores of one query row against n keys stored transposed (kt[d * ldk + j]), scaled:
 // p[j] = scale * sum_d q[d] kt[d, j]. The inner loop runs along j, so it vectorises without a
 // horizontal reduction.
@@ -246,11 +256,7 @@ void attention_forward(float *out, const float *qkv, float *scratch, int B, int 
         for (int b = 0; b < B; b++) {
             for (int h = 0; h < NH; h++) {
                 const float *base = qkv + (size_t)b * T * C3 + (size_t)h * hs;
-                for (int j = 0; j < T; j++) {
-                    const float *kj = base + (size_t)j * C3 + C, *vj = base + (size_t)j * C3 + 2 * C;
-                    for (int d = 0; d < hs; d++) kt[(size_t)d * T + j] = kj[d];
-                    memcpy(v + (size_t)j * hs, vj, (size_t)hs * sizeof(float));
-                }
+                gather_head(kt, v, base + C, base + 2 * C, (size_t)C3, T, T, hs);
                 float *probs = scratch + ((size_t)b * NH + h) * T * T;
                 for (int i = 0; i < T; i++) {
                     // Under the causal mask query i sees keys 0..i only; masked keys get probability
@@ -283,10 +289,7 @@ void attention_query_forward(float *out, const float *q, const float *k, const f
         for (int b = 0; b < B; b++) {
             for (int h = 0; h < NH; h++) {
                 size_t off = (size_t)b * T * C + (size_t)h * hs;
-                for (int j = 0; j < T; j++) {
-                    for (int d = 0; d < hs; d++) kt[(size_t)d * T + j] = k[off + (size_t)j * C + d];
-                    memcpy(vh + (size_t)j * hs, v + off + (size_t)j * C, (size_t)hs * sizeof(float));
-                }
+                gather_head(kt, vh, k + off, v + off, (size_t)C, T, T, hs);
                 query_scores(p, q + (size_t)b * C + (size_t)h * hs, kt, T, T, hs, scale);
                 softmax_row(p, T);
                 weighted_values(out + (size_t)b * C + (size_t)h * hs, p, vh, T, hs);
@@ -313,11 +316,7 @@ void attention_pooled_forward(float *out, const float *qkv, const int *row, int 
             for (int h = 0; h < NH; h++) {
                 const float *base = qkv + (size_t)b * T * C3 + (size_t)h * hs;
                 int n_keys = causal ? row[b] + 1 : T;
-                for (int j = 0; j < n_keys; j++) {
-                    const float *kj = base + (size_t)j * C3 + C, *vj = base + (size_t)j * C3 + 2 * C;
-                    for (int d = 0; d < hs; d++) kt[(size_t)d * T + j] = kj[d];
-                    memcpy(v + (size_t)j * hs, vj, (size_t)hs * sizeof(float));
-                }
+                gather_head(kt, v, base + C, base + 2 * C, (size_t)C3, n_keys, T, hs);
                 query_scores(p, base + (size_t)row[b] * C3, kt, T, n_keys, hs, scale);
                 softmax_row(p, n_keys);
                 weighted_values(out + (size_t)b * C + (size_t)h * hs, p, v, n_keys, hs);
