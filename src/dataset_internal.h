@@ -1,5 +1,6 @@
 // dataset_internal.h — what dataset.c shares with the two readers (dataset_coco.c and
-// dataset_jsonl.c): raw items as read from the file and the common ordering/dedup step.
+// dataset_jsonl.c): raw items as read from the file and the common ordering/dedup step. The item
+// manifest (dataset_items.c) reuses the JSON helpers and ds_assemble.
 #ifndef CLIPNEG_DATASET_INTERNAL_H
 #define CLIPNEG_DATASET_INTERNAL_H
 
