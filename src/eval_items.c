@@ -19,6 +19,7 @@
 #include "clipneg/eval.h"
 #include "clipneg/image.h"
 #include "clipneg/items.h"
+#include "dataset_bench_internal.h"
 
 // /items/status values (docs/items.md)
 enum { ITEM_PENDING = 0, ITEM_OK = 1, ITEM_IMAGE_FAILED = 2, ITEM_BOX_OUTSIDE = 3 };
@@ -120,7 +121,10 @@ static int create_attrs(H5Creating *c, const Eval *e) {
         (rc = h5_attr_write_str(g, "manifest", s->manifest)) ||
         (rc = h5_attr_write_int(g, "item_shard", e->shape.image_shard)) ||
         (rc = h5_attr_write_int(g, "k_text", s->k_text)) || (rc = h5_attr_write_int(g, "k_image", s->k_image)) ||
-        (rc = h5_attr_write_int(g, "embeddings_in_file", e->shape.store_embeddings)))
+        (rc = h5_attr_write_int(g, "embeddings_in_file", e->shape.store_embeddings)) ||
+        (rc = h5_attr_write_str(g, "format", s->format ? s->format : "items")) ||
+        (rc = h5_attr_write_str(g, "tie_rule", s->tie_first_max ? "first_max" : "strict")) ||
+        (rc = h5_attr_write_int(g, "crop_pil_round", s->crop_pil_round)))
         goto done;
     rc = attr_double(c, g, "crop_expand", e->job.crop_expand);
 done:
@@ -416,7 +420,9 @@ static int encode_crops(Eval *e, ItemShard *sh) {
         }
         for (int k = 0; k < it->n && rc == CN_OK; k++) {
             int32_t *win = sh->crop + (i * KI + k) * 4;
-            if (items_crop_window(it->boxes[k], e->job.crop_expand, W, H, win) != 0) {
+            int bad = s->crop_pil_round ? bench_crop_window_round(it->boxes[k], W, H, win)
+                                        : items_crop_window(it->boxes[k], e->job.crop_expand, W, H, win);
+            if (bad) {
                 win[0] = win[1] = win[2] = win[3] = -1;
                 sh->status[i] = ITEM_BOX_OUTSIDE;
                 continue;
@@ -539,7 +545,8 @@ int eval_items(Eval *e) {
 int eval_items_load(Eval *e) {
     const JobConfig *j = &e->job;
     e->items = callocCheck(1, sizeof(ItemSet));
-    int rc = items_load(e->items, j->manifest, j->images_dir, j->instances_json, j->max_images);
+    int rc = j->dataset_kind == DATASET_ITEMS ? items_load(e->items, j->manifest, j->images_dir, j->instances_json, j->max_images)
+                                              : items_load_bench(e->items, j);
     if (rc == CN_OK) rc = items_to_dataset(e->items, &e->ds);
     if (rc == CN_OK) {
         const ItemSet *s = e->items;
