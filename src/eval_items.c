@@ -332,6 +332,9 @@ static void collect_image_rows(const ItemSet *s, ItemShard *sh) {
 }
 
 // Tokenize and encode every text of the shard (batches of run.text_batch), normalised, into temb.
+// A text repeated within an item is encoded once and copied: the same text must score the same (a
+// tie), which a batched encoder does not promise for two rows of a batch (their sums may round
+// differently).
 static int encode_texts(Eval *e, ItemShard *sh) {
     const ItemSet *s = e->items;
     const int ctx = e->model.cfg.context_length, D = (int)e->shape.dim, KT = s->k_text, B = e->job.text_batch;
@@ -342,12 +345,21 @@ static int encode_texts(Eval *e, ItemShard *sh) {
     }
     int32_t *ids = callocCheck((size_t)(total * ctx + 1), sizeof(int32_t));
     int64_t *dest = mallocCheck(sizeof(int64_t) * (size_t)(total + 1)); // row of temb for each text
+    int64_t *copy_to = mallocCheck(sizeof(int64_t) * (size_t)(2 * total + 1)), n_copy = 0; // pairs (to, from)
     int64_t m = 0;
     int rc = CN_OK;
     for (int64_t i = 0; i < sh->n && rc == CN_OK; i++) {
         const Item *it = &s->items[sh->i0 + i];
         int nt = it->kind == ITEM_CHOICE ? it->n : 1;
         for (int k = 0; k < nt; k++) {
+            int same = -1;
+            for (int j = 0; j < k && same < 0; j++)
+                if (!strcmp(it->texts[j], it->texts[k])) same = j;
+            if (same >= 0) {
+                copy_to[2 * n_copy] = i * KT + k, copy_to[2 * n_copy + 1] = i * KT + same;
+                n_copy++;
+                continue;
+            }
             int nid = tokenizer_encode(e->tok, it->texts[k], ctx, ids + m * ctx, NULL);
             if (nid < 2 || nid > ctx) {
                 rc = cn_fail(CN_E_INTERNAL, "%s:%d: text %d: the tokenizer returned %d ids", s->manifest, it->line, k, nid);
@@ -363,6 +375,9 @@ static int encode_texts(Eval *e, ItemShard *sh) {
         l2_normalize_rows(out, nb, D);
         for (int j = 0; j < nb; j++) memcpy(sh->temb + dest[b0 + j] * D, out + (size_t)j * D, sizeof(float) * D);
     }
+    for (int64_t c = 0; c < n_copy && rc == CN_OK; c++)
+        memcpy(sh->temb + copy_to[2 * c] * D, sh->temb + copy_to[2 * c + 1] * D, sizeof(float) * D);
+    free(copy_to);
     free(out);
     free(ids);
     free(dest);
@@ -400,6 +415,7 @@ static int encode_crops(Eval *e, ItemShard *sh) {
                     .dest = mallocCheck(sizeof(int64_t) * (size_t)B)};
     uint8_t *rgb = NULL;
     int W = 0, H = 0, cached = -1, rc = CN_OK;
+    int64_t *copies = mallocCheck(sizeof(int64_t) * (size_t)(2 * sh->n * KI + 1)), n_copy = 0; // pairs (to, from)
     for (int64_t i = 0; i < sh->n && rc == CN_OK; i++) {
         const Item *it = &s->items[sh->i0 + i];
         if (it->kind != ITEM_REGION) continue;
@@ -427,6 +443,14 @@ static int encode_crops(Eval *e, ItemShard *sh) {
                 sh->status[i] = ITEM_BOX_OUTSIDE;
                 continue;
             }
+            int same = -1; // a window repeated within the item is encoded once (equal crops tie; encode_texts)
+            for (int j = 0; j < k && same < 0; j++)
+                if (!memcmp(sh->crop + (i * KI + j) * 4, win, 4 * sizeof(int32_t))) same = j;
+            if (same >= 0) {
+                copies[2 * n_copy] = i * KI + k, copies[2 * n_copy + 1] = i * KI + same;
+                n_copy++;
+                continue;
+            }
             uint8_t *crop = items_crop_rgb(rgb, W, H, win);
             rc = image_preprocess(crop, win[2] - win[0], win[3] - win[1], R, CLIP_MEAN, CLIP_STD, cb.pix + (size_t)cb.nb * img);
             free(crop);
@@ -436,6 +460,10 @@ static int encode_crops(Eval *e, ItemShard *sh) {
         }
     }
     if (rc == CN_OK) rc = crop_flush(e, &cb, sh->iemb);
+    const int64_t D = e->shape.dim;
+    for (int64_t c = 0; c < n_copy && rc == CN_OK; c++)
+        memcpy(sh->iemb + copies[2 * c] * D, sh->iemb + copies[2 * c + 1] * D, sizeof(float) * (size_t)D);
+    free(copies);
     free(rgb);
     free(cb.pix);
     free(cb.out);
