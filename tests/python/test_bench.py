@@ -211,6 +211,12 @@ def test_negbench_mcq(tmp_path, ref):
     oks, ties = zip(*check_decisions(d, sims, answers, "first_max"))
     check_stats(d, expected_rows(d["type_names"], d["type"], oks, ties, [s is not None for s in sims]))
     assert ties[4] and oks[4] and ties[5] and not oks[5]  # the constructed ties: first maximum decides
+    # the analysis module's own numpy count under the file's tie rule agrees with /stats/items
+    import sys
+    sys.path.insert(0, os.path.join(REPO, "analysis"))
+    from clipneg_analysis import items as ia
+    rows = ia.compute(d["sim"], d["n_candidates"], d["answer"], d["type"], d["type_names"], first_max=True)
+    assert [r["n_correct"] for r in rows] == [int(x) for x in d["stats"]["n_correct"]]
 
 
 def test_negbench_retrieval(tmp_path, ref):
