@@ -26,6 +26,13 @@ static int load_json(const char *path, cJSON **root) {
     return rc;
 }
 
+// The benchmark file parsed, and the builder begun on it.
+static int open_json(BenchBuilder *b, ItemSet *s, const JobConfig *job, cJSON **root) {
+    int rc = load_json(job->dataset_path, root);
+    if (rc == CN_OK) bench_begin(b, s, job, job->dataset_path);
+    return rc;
+}
+
 // A non-empty string field of an item; `where` names the item in messages.
 static int get_str(const char *path, const char *where, const cJSON *obj, const char *key, const char **out) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
@@ -132,10 +139,9 @@ static int negref_item(BenchBuilder *b, const char *path, int idx, const cJSON *
 int bench_load_negrefcocog(ItemSet *s, const JobConfig *job) {
     const char *path = job->dataset_path;
     cJSON *root = NULL;
-    int rc = load_json(path, &root);
-    if (rc) return rc;
     BenchBuilder b;
-    bench_begin(&b, s, job, path);
+    int rc = open_json(&b, s, job, &root);
+    if (rc) return rc;
     s->tie_first_max = 1;                   // argmax over the boxes: the first maximum is chosen
     s->crop_pil_round = job->crop_expand == 1.0; // upstream crops the box as is (PIL's rounding)
     s->format = "negrefcocog";
@@ -170,10 +176,9 @@ static int pair_item(BenchBuilder *b, const char *path, const char *where, int l
 int bench_load_valse(ItemSet *s, const JobConfig *job) {
     const char *path = job->dataset_path;
     cJSON *root = NULL;
-    int rc = load_json(path, &root);
-    if (rc) return rc;
     BenchBuilder b;
-    bench_begin(&b, s, job, path);
+    int rc = open_json(&b, s, job, &root);
+    if (rc) return rc;
     s->format = "valse-existence"; // strict: caption > foil (a tie is wrong)
     if (!cJSON_IsObject(root)) rc = cn_fail(CN_E_DATA, "%s: expected a JSON object keyed by item id (existence.json)", path);
     int line = 0;
