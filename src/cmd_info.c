@@ -58,6 +58,41 @@ static int64_t count_flags(const uint8_t *f, int64_t n) {
     return k;
 }
 
+// Item benchmarks (docs/items.md, docs/benchmarks.md): their shards and item statuses.
+static void info_items(hid_t fid) {
+    if (H5Lexists(fid, "/items", H5P_DEFAULT) <= 0 || H5Lexists(fid, "/progress/item_shards", H5P_DEFAULT) <= 0) return;
+    hid_t d1 = H5Dopen2(fid, "/items/status", H5P_DEFAULT), d2 = H5Dopen2(fid, "/progress/item_shards", H5P_DEFAULT);
+    hsize_t n = 0, ns = 0;
+    if (d1 >= 0 && d2 >= 0) {
+        hid_t s1 = H5Dget_space(d1), s2 = H5Dget_space(d2);
+        H5Sget_simple_extent_dims(s1, &n, NULL);
+        H5Sget_simple_extent_dims(s2, &ns, NULL);
+        H5Sclose(s1), H5Sclose(s2);
+    }
+    if (d1 >= 0) H5Dclose(d1);
+    if (d2 >= 0) H5Dclose(d2);
+    int8_t *st = mallocCheck((size_t)n + 1);
+    uint8_t *done = mallocCheck((size_t)ns + 1);
+    int64_t count[4] = {0, 0, 0, 0};
+    if (h5_read_all(fid, "/items/status", H5K_I8, st, (int64_t)n) == CN_OK &&
+        h5_read_all(fid, "/progress/item_shards", H5K_U8, done, (int64_t)ns) == CN_OK) {
+        for (hsize_t i = 0; i < n; i++) count[st[i] >= 0 && st[i] < 4 ? st[i] : 0]++;
+        char *format = NULL, *rule = NULL;
+        hid_t g = H5Gopen2(fid, "/items", H5P_DEFAULT);
+        if (g >= 0) {
+            h5_attr_read_str(g, "format", &format);
+            h5_attr_read_str(g, "tie_rule", &rule);
+            H5Gclose(g);
+        }
+        printf("items: %lld (%s, tie rule %s), shards done %lld/%lld; %lld ok, %lld image failed, %lld box outside, "
+               "%lld pending\n", (long long)n, format ? format : "items", rule ? rule : "strict",
+               (long long)count_flags(done, (int64_t)ns), (long long)ns, (long long)count[1], (long long)count[2],
+               (long long)count[3], (long long)count[0]);
+        free(format), free(rule);
+    }
+    free(st), free(done);
+}
+
 static int info_file(const char *path) {
     H5Existing ex;
     int rc = h5out_inspect(path, &ex);
@@ -85,6 +120,7 @@ static int info_file(const char *path) {
            (long long)n_text_done, (long long)ex.n_text_shards, (long long)sh->text_shard, (long long)n_img_done,
            (long long)ex.n_image_shards, (long long)n_sim_done, (long long)ex.n_image_shards,
            (long long)sh->image_shard);
+    info_items(fid);
 
     // failures by status, then the first failed images with their messages
     char img_line[256], txt_line[256];

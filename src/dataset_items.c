@@ -396,6 +396,11 @@ int items_load(ItemSet *s, const char *manifest, const char *images_dir, const c
         items_free(s);
         return rc;
     }
+    items_set_shape(s, max_images);
+    return CN_OK;
+}
+
+void items_set_shape(ItemSet *s, int max_images) {
     keep_first_images(s, max_images);
     s->k_max = s->k_text = s->k_image = 1;
     for (int i = 0; i < s->n_items; i++) {
@@ -405,8 +410,7 @@ int items_load(ItemSet *s, const char *manifest, const char *images_dir, const c
         else s->k_image = CN_MAX(s->k_image, it->n);
     }
     if (s->n_invalid_utf8 && cn_rank() == 0)
-        cn_warn("%s: %d text(s) with invalid UTF-8, kept with U+FFFD replacements", manifest, s->n_invalid_utf8);
-    return CN_OK;
+        cn_warn("%s: %d text(s) with invalid UTF-8, kept with U+FFFD replacements", s->manifest, s->n_invalid_utf8);
 }
 
 void items_free(ItemSet *s) {

@@ -16,6 +16,7 @@
 #include "clipneg/common.h"
 #include "clipneg/ops.h"
 #include "clipneg/sha256.h"
+#include "dataset_bench_internal.h"
 
 // ---- random test models ----------------------------------------------------------------------------
 // A random-initialised model is marked by any of: a file RANDOM_WEIGHTS in its folder, the key
@@ -112,15 +113,18 @@ static int load_inputs(Eval *e) {
     const JobConfig *j = &e->job;
     if (j->dataset_kind == DATASET_COCO)
         rc = dataset_load_coco(&e->ds, j->captions_json, j->images_dir, j->instances_json, j->max_images);
-    else if (j->dataset_kind == DATASET_ITEMS) // items hook: the item manifest and the dataset it induces
-        rc = eval_items_load(e);
+    else if (j->dataset_kind == DATASET_ITEMS || items_format_is_bench(j->dataset_kind)) // items hook
+        rc = eval_items_load(e); // the item manifest or benchmark file, and the dataset it induces
+    else if (j->dataset_kind == DATASET_NEGBENCH_RETRIEVAL) // a published CSV as the main dataset
+        rc = bench_load_negbench_retrieval(&e->ds, j);
     else
         rc = dataset_load_jsonl(&e->ds, j->manifest, j->images_dir, j->max_images);
     e->have_ds = rc == CN_OK;
     if (rc == CN_OK && (e->ds.n_images == 0 || e->ds.n_captions == 0))
         rc =
             cn_fail(CN_E_DATA, "%s: the dataset has %d images and %d captions: nothing to evaluate",
-                    j->dataset_kind == DATASET_COCO ? j->captions_json : j->manifest, e->ds.n_images, e->ds.n_captions);
+                    j->dataset_kind == DATASET_COCO ? j->captions_json : j->dataset_path ? j->dataset_path : j->manifest,
+                    e->ds.n_images, e->ds.n_captions);
     if ((rc = eval_agree(rc))) return rc;
 
     rc = variants_load(&e->vs, j->variants_file);

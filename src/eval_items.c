@@ -18,6 +18,7 @@
 #include "clipneg/encoder.h"
 #include "clipneg/image.h"
 #include "clipneg/items.h"
+#include "dataset_bench_internal.h"
 #include "eval_internal.h"
 
 // /items/status values (docs/items.md)
@@ -120,7 +121,10 @@ static int create_attrs(H5Creating *c, const Eval *e) {
         (rc = h5_attr_write_str(g, "manifest", s->manifest)) ||
         (rc = h5_attr_write_int(g, "item_shard", e->shape.image_shard)) ||
         (rc = h5_attr_write_int(g, "k_text", s->k_text)) || (rc = h5_attr_write_int(g, "k_image", s->k_image)) ||
-        (rc = h5_attr_write_int(g, "embeddings_in_file", e->shape.store_embeddings)))
+        (rc = h5_attr_write_int(g, "embeddings_in_file", e->shape.store_embeddings)) ||
+        (rc = h5_attr_write_str(g, "format", s->format ? s->format : "items")) ||
+        (rc = h5_attr_write_str(g, "tie_rule", s->tie_first_max ? "first_max" : "strict")) ||
+        (rc = h5_attr_write_int(g, "crop_pil_round", s->crop_pil_round)))
         goto done;
     rc = attr_double(c, g, "crop_expand", e->job.crop_expand);
 done:
@@ -328,6 +332,9 @@ static void collect_image_rows(const ItemSet *s, ItemShard *sh) {
 }
 
 // Tokenize and encode every text of the shard (batches of run.text_batch), normalised, into temb.
+// A text repeated within an item is encoded once and copied: the same text must score the same (a
+// tie), which a batched encoder does not promise for two rows of a batch (their sums may round
+// differently).
 static int encode_texts(Eval *e, ItemShard *sh) {
     const ItemSet *s = e->items;
     const int ctx = e->model.cfg.context_length, D = (int)e->shape.dim, KT = s->k_text, B = e->job.text_batch;
@@ -338,12 +345,21 @@ static int encode_texts(Eval *e, ItemShard *sh) {
     }
     int32_t *ids = callocCheck((size_t)(total * ctx + 1), sizeof(int32_t));
     int64_t *dest = mallocCheck(sizeof(int64_t) * (size_t)(total + 1)); // row of temb for each text
+    int64_t *copy_to = mallocCheck(sizeof(int64_t) * (size_t)(2 * total + 1)), n_copy = 0; // pairs (to, from)
     int64_t m = 0;
     int rc = CN_OK;
     for (int64_t i = 0; i < sh->n && rc == CN_OK; i++) {
         const Item *it = &s->items[sh->i0 + i];
         int nt = it->kind == ITEM_CHOICE ? it->n : 1;
         for (int k = 0; k < nt; k++) {
+            int same = -1;
+            for (int j = 0; j < k && same < 0; j++)
+                if (!strcmp(it->texts[j], it->texts[k])) same = j;
+            if (same >= 0) {
+                copy_to[2 * n_copy] = i * KT + k, copy_to[2 * n_copy + 1] = i * KT + same;
+                n_copy++;
+                continue;
+            }
             int nid = tokenizer_encode(e->tok, it->texts[k], ctx, ids + m * ctx, NULL);
             if (nid < 2 || nid > ctx) {
                 rc = cn_fail(CN_E_INTERNAL, "%s:%d: text %d: the tokenizer returned %d ids", s->manifest, it->line, k, nid);
@@ -359,6 +375,9 @@ static int encode_texts(Eval *e, ItemShard *sh) {
         l2_normalize_rows(out, nb, D);
         for (int j = 0; j < nb; j++) memcpy(sh->temb + dest[b0 + j] * D, out + (size_t)j * D, sizeof(float) * D);
     }
+    for (int64_t c = 0; c < n_copy && rc == CN_OK; c++)
+        memcpy(sh->temb + copy_to[2 * c] * D, sh->temb + copy_to[2 * c + 1] * D, sizeof(float) * D);
+    free(copy_to);
     free(out);
     free(ids);
     free(dest);
@@ -396,6 +415,7 @@ static int encode_crops(Eval *e, ItemShard *sh) {
                     .dest = mallocCheck(sizeof(int64_t) * (size_t)B)};
     uint8_t *rgb = NULL;
     int W = 0, H = 0, cached = -1, rc = CN_OK;
+    int64_t *copies = mallocCheck(sizeof(int64_t) * (size_t)(2 * sh->n * KI + 1)), n_copy = 0; // pairs (to, from)
     for (int64_t i = 0; i < sh->n && rc == CN_OK; i++) {
         const Item *it = &s->items[sh->i0 + i];
         if (it->kind != ITEM_REGION) continue;
@@ -416,9 +436,19 @@ static int encode_crops(Eval *e, ItemShard *sh) {
         }
         for (int k = 0; k < it->n && rc == CN_OK; k++) {
             int32_t *win = sh->crop + (i * KI + k) * 4;
-            if (items_crop_window(it->boxes[k], e->job.crop_expand, W, H, win) != 0) {
+            int bad = s->crop_pil_round ? bench_crop_window_round(it->boxes[k], W, H, win)
+                                        : items_crop_window(it->boxes[k], e->job.crop_expand, W, H, win);
+            if (bad) {
                 win[0] = win[1] = win[2] = win[3] = -1;
                 sh->status[i] = ITEM_BOX_OUTSIDE;
+                continue;
+            }
+            int same = -1; // a window repeated within the item is encoded once (equal crops tie; encode_texts)
+            for (int j = 0; j < k && same < 0; j++)
+                if (!memcmp(sh->crop + (i * KI + j) * 4, win, 4 * sizeof(int32_t))) same = j;
+            if (same >= 0) {
+                copies[2 * n_copy] = i * KI + k, copies[2 * n_copy + 1] = i * KI + same;
+                n_copy++;
                 continue;
             }
             uint8_t *crop = items_crop_rgb(rgb, W, H, win);
@@ -430,6 +460,10 @@ static int encode_crops(Eval *e, ItemShard *sh) {
         }
     }
     if (rc == CN_OK) rc = crop_flush(e, &cb, sh->iemb);
+    const int64_t D = e->shape.dim;
+    for (int64_t c = 0; c < n_copy && rc == CN_OK; c++)
+        memcpy(sh->iemb + copies[2 * c] * D, sh->iemb + copies[2 * c + 1] * D, sizeof(float) * (size_t)D);
+    free(copies);
     free(rgb);
     free(cb.pix);
     free(cb.out);
@@ -539,7 +573,8 @@ int eval_items(Eval *e) {
 int eval_items_load(Eval *e) {
     const JobConfig *j = &e->job;
     e->items = callocCheck(1, sizeof(ItemSet));
-    int rc = items_load(e->items, j->manifest, j->images_dir, j->instances_json, j->max_images);
+    int rc = j->dataset_kind == DATASET_ITEMS ? items_load(e->items, j->manifest, j->images_dir, j->instances_json, j->max_images)
+                                              : items_load_bench(e->items, j);
     if (rc == CN_OK) rc = items_to_dataset(e->items, &e->ds);
     if (rc == CN_OK) {
         const ItemSet *s = e->items;

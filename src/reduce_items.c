@@ -35,6 +35,9 @@ static void stats_alloc(ItemStats *st, int rows) {
 
 // One item into row r: sims [n] of which `answer` is correct.
 static void add_item(ItemStats *st, int r, const float *sim, int n, int answer, double *margin_sum, double *chance_sum) {
+    // first_max: argmax's choice (the first maximum) is the answer: nothing before it reaches it
+    int first_max_ok = 1;
+    for (int k = 0; k < answer; k++) first_max_ok &= sim[k] < sim[answer];
     st->n[r]++;
     for (int k = 0; k < n; k++)
         if (!isfinite(sim[k])) return;
@@ -42,7 +45,7 @@ static void add_item(ItemStats *st, int r, const float *sim, int n, int answer, 
     for (int k = 0; k < n; k++)
         if (k != answer && sim[k] > best_other) best_other = sim[k];
     st->n_valid[r]++;
-    int correct = sim[answer] > best_other;
+    int correct = st->first_max ? first_max_ok && sim[answer] >= best_other : sim[answer] > best_other;
     st->n_correct[r] += correct;
     st->n_ties[r] += sim[answer] == best_other;
     margin_sum[r] += (double)sim[answer] - (double)best_other;
@@ -85,6 +88,13 @@ int reduce_items_compute(const char *path, ItemStats *st, int *present) {
         (rc = rio_read(f, "/items/sim", H5T_NATIVE_FLOAT, 0, N, 0, K, sim)))
         goto done;
     stats_alloc(st, (int)T + 1);
+    char *rule = NULL;
+    if (rio_attr_string(f, "/items", "tie_rule", &rule) < 0) {
+        rc = CN_E_DATA;
+        goto done;
+    }
+    st->first_max = rule && !strcmp(rule, "first_max"); // files without the attribute: strict, as before
+    free(rule);
     for (int64_t t = 0; t < T; t++) st->labels[t] = strdupCheck(names[t]);
     st->labels[T] = strdupCheck("all");
     double *margin = callocCheck((size_t)T + 1, sizeof(double)), *chance = callocCheck((size_t)T + 1, sizeof(double));
@@ -146,7 +156,7 @@ int reduce_items_write_h5(const char *path, const ItemStats *st) {
         strcat(labels, st->labels[r]);
     }
     if (rc == CN_OK) rc = rio_write_attr_string(g, "labels", labels);
-    if (rc == CN_OK) rc = rio_write_attr_string(g, "tie_rule", "a tie at the top counts as wrong");
+    if (rc == CN_OK) rc = rio_write_attr_string(g, "tie_rule", st->first_max ? "first_max" : "strict");
     free(labels);
 done:
     if (g >= 0) H5Gclose(g);
@@ -180,6 +190,7 @@ int reduce_items_add_json(const char *json_path, const ItemStats *st) {
     for (int r = 0; r < st->n_rows; r++) cJSON_AddItemToArray(labels, cJSON_CreateString(st->labels[r]));
     cJSON_AddItemToObject(o, "labels", labels);
     const int n = st->n_rows;
+    cJSON_AddItemToObject(o, "tie_rule", cJSON_CreateString(st->first_max ? "first_max" : "strict"));
     cJSON_AddItemToObject(o, "n", int_array(st->n, n));
     cJSON_AddItemToObject(o, "n_valid", int_array(st->n_valid, n));
     cJSON_AddItemToObject(o, "n_correct", int_array(st->n_correct, n));
@@ -226,8 +237,12 @@ void reduce_items_print_table(FILE *fp, const ItemStats *st) {
         fprintf(fp, "| %s | %lld | %lld | %s | %lld | %s | %s | %s |\n", st->labels[r], (long long)st->n[r],
                 (long long)st->n_valid[r], acc, (long long)st->n_ties[r], mm, ch, pa);
     }
-    fprintf(fp, "\nAccuracy: the correct candidate scores strictly highest among the item's candidates (ties count "
-                "as wrong), over valid items (every similarity a number).\n");
+    if (st->first_max)
+        fprintf(fp, "\nAccuracy: the correct candidate is the first maximum among the item's candidates (argmax: a "
+                    "tie counts as correct when the answer comes first), over valid items (every similarity a number).\n");
+    else
+        fprintf(fp, "\nAccuracy: the correct candidate scores strictly highest among the item's candidates (ties count "
+                    "as wrong), over valid items (every similarity a number).\n");
 }
 
 int reduce_items(const char *path, const char *json_path, int print_table) {

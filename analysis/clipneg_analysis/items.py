@@ -3,7 +3,9 @@ region items from a file written by an `[dataset] format = items` job.
 
 `stats(path)` returns one dict per item type plus "all": from /stats/items when `clipneg reduce`
 ran, else computed here from /items/sim with the same definitions (valid = every candidate
-similarity is a number; correct = the answer scores strictly highest, ties count as wrong).
+similarity is a number; correct = the answer scores strictly highest, ties count as wrong; or, for
+files whose /items attribute tie_rule is "first_max" (NegBench MCQ, NegRefCOCOg; docs/benchmarks.md),
+the answer is argmax's first maximum).
 `markdown(paths)` and `html_rows(paths)` give the table, `plot(path)` a bar chart of accuracy
 against chance per type. Everything reads with h5py/numpy only.
 """
@@ -20,8 +22,9 @@ def has_items(path):
         return "items" in f and "sim" in f["items"]
 
 
-def compute(sim, n_cand, answer, type_index, type_names):
-    """Per-type statistics from the stored similarities (numpy; the reference for the tests too)."""
+def compute(sim, n_cand, answer, type_index, type_names, first_max=False):
+    """Per-type statistics from the stored similarities (numpy; the reference for the tests too).
+    first_max: the tie rule "first_max" (correct when np.argmax, the first maximum, is the answer)."""
     sim = np.asarray(sim, dtype=np.float32)
     N, K = sim.shape
     cols = np.arange(K)[None, :]
@@ -31,6 +34,8 @@ def compute(sim, n_cand, answer, type_index, type_names):
     others = np.where(in_item & (cols != np.asarray(answer)[:, None]), sim, -np.inf)
     best_other = others.max(axis=1)
     correct = valid & (ans > best_other)
+    if first_max:
+        correct = valid & (np.where(in_item, sim, -np.inf).argmax(axis=1) == np.asarray(answer))
     ties = valid & (ans == best_other)
     margin = np.where(valid, ans.astype(np.float64) - best_other.astype(np.float64), 0.0)
     pair = valid & (np.asarray(n_cand) == 2)
@@ -64,7 +69,9 @@ def stats(path):
                 rows[-1]["type"] = name
             return rows, "stats"
         it = f["items"]
-        return compute(it["sim"][()], it["n_candidates"][()], it["answer"][()], it["type"][()], names), "computed"
+        first_max = str(it.attrs.get("tie_rule", "strict")) == "first_max"
+        return compute(it["sim"][()], it["n_candidates"][()], it["answer"][()], it["type"][()], names,
+                       first_max), "computed"
 
 
 def _pct(x):

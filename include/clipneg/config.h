@@ -11,7 +11,18 @@
 typedef enum { BACKEND_AUTO = 0, BACKEND_CPU = 1, BACKEND_CUDA = 2 } BackendKind;
 typedef enum { PREC_FP32 = 0, PREC_TF32 = 1, PREC_FP16 = 2, PREC_BF16 = 3 } Precision;
 // DATASET_ITEMS: a manifest of choice/region items (docs/items.md, include/clipneg/items.h).
-typedef enum { DATASET_COCO = 0, DATASET_JSONL = 1, DATASET_ITEMS = 2 } DatasetKind;
+// The benchmark formats read published files as they are (docs/benchmarks.md): NEGBENCH_RETRIEVAL
+// becomes a main dataset, the others item sets (items_format_is_bench in items.h).
+typedef enum {
+    DATASET_COCO = 0,
+    DATASET_JSONL = 1,
+    DATASET_ITEMS = 2,
+    DATASET_NEGBENCH_MCQ = 3,
+    DATASET_NEGBENCH_RETRIEVAL = 4,
+    DATASET_NEGREFCOCOG = 5,
+    DATASET_VALSE_EXISTENCE = 6,
+    DATASET_SUGARCREPE = 7,
+} DatasetKind;
 
 typedef struct {
     char *job_path;         // as given
@@ -29,6 +40,8 @@ typedef struct {
     char *manifest;         // jsonl/items: manifest path (required for both)
     int max_images;         // 0 = all (first N images by id: quick trials)
     double crop_expand;     // items: region boxes grow by this factor about their centre (default 1.0)
+    char *dataset_path;     // benchmark formats: the published file or folder (required for them)
+    char *image_prefix;     // benchmark formats: stripped from image paths that start with it (optional)
     // [variants]
     char *variants_file;    // required
     char *base_variant;     // positive base for flips/accuracy (job_load fills in the first positive

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "clipneg/config.h"
 #include "clipneg/dataset.h"
 
 #define ITEMS_MAX_CANDIDATES 256 // texts of a choice item / boxes of a region item
@@ -45,6 +46,12 @@ typedef struct {
     int k_text;        // max texts of any item (choice: n, region: 1)
     int k_image;       // max images of any item (choice: 1 whole image, region: n crops)
     int n_invalid_utf8;// texts whose ill-formed UTF-8 was replaced by U+FFFD (as dataset.h)
+    // Set by the readers of published benchmarks (src/dataset_bench*.c, docs/benchmarks.md); zero
+    // for a manifest: strict rule, crops grown by crop_expand.
+    int tie_first_max; // 1: the first maximum wins (a tie at the top is correct when the answer comes
+                       // first: NegBench MCQ, NegRefCOCOg); 0: sim[answer] must beat every other strictly
+    int crop_pil_round;// region crops are PIL's Image.crop((x, y, x+w, y+h)) with rounded coordinates
+    const char *format;// static name of the source format ("negbench-mcq", ...); NULL: "items"
 } ItemSet;
 
 // Parse a manifest (one JSON object per line, blank lines skipped):
@@ -58,6 +65,15 @@ typedef struct {
 // CN_OK or CN_E_DATA with "FILE:LINE: field: reason"; on failure *s is left empty.
 int items_load(ItemSet *s, const char *manifest, const char *images_dir, const char *instances_json, int max_images);
 void items_free(ItemSet *s);
+// After the items are in: keeps the items of the first max_images images (0: all), sets k_max,
+// k_text, k_image and warns (rank 0) about repaired UTF-8.
+void items_set_shape(ItemSet *s, int max_images);
+
+// Item benchmarks read from their published files (`[dataset] format = negbench-mcq, negrefcocog,
+// valse-existence, sugarcrepe`; src/dataset_bench.c, docs/benchmarks.md): 1 when `dataset_kind` is
+// one of them. items_load_bench reads job->dataset_path (+ images, image_prefix) into s.
+int items_format_is_bench(int dataset_kind);
+int items_load_bench(ItemSet *s, const JobConfig *job);
 
 // The dataset the main phases evaluate: the manifest's images (ids 0, 1, ... in order of first
 // appearance) and one caption per item (id = item index; text = the correct candidate of a choice
@@ -74,10 +90,12 @@ uint8_t *items_crop_rgb(const uint8_t *rgb, int W, int H, const int32_t win[4]);
 // ---- statistics (src/reduce_items.c; definitions in docs/items.md) --------------------------------
 // Per item type (row t = /items/type_names[t]) and a last row "all": an item is VALID when every
 // candidate similarity is a number; CORRECT when sim[answer] is strictly greater than every other
-// candidate's (a tie at the top counts as wrong, and is counted in n_ties). pair_* restrict to
+// candidate's (a tie at the top counts as wrong, and is counted in n_ties) or, under the tie rule
+// "first_max", when the answer is the first maximum (argmax's choice). Ties are counted either way. pair_* restrict to
 // two-candidate items (CC-Neg's "original over negation" accuracy).
 typedef struct {
     int n_rows;                     // types + 1
+    int first_max;                  // the tie rule of /items (attribute tie_rule = "first_max")
     char **labels;                  // [n_rows] type names, then "all"
     int64_t *n, *n_valid, *n_correct, *n_ties, *pair_n, *pair_correct;
     double *accuracy, *mean_margin, *chance, *pair_accuracy;
