@@ -24,7 +24,8 @@ int h5_compression_check(int level);
 
 // Dataset creation properties: chunked when every dim is > 0, with shuffle + deflate `level` when
 // level > 0; contiguous for empty datasets or when level < 0. Chunks: `hint` (per axis, 0 = whole
-// axis; NULL: about 1 MiB, whole rows where they fit) — the blocks the writers write, so that a
+// axis; rows cut by their smallest factors while a chunk exceeds 16 MiB; NULL: about 1 MiB, whole
+// rows where they fit) — the blocks the writers write, so that a
 // compressed chunk is written once rather than recompressed by every round. Early allocation (the
 // parallel writers never change the file's structure for uncompressed data). Caller closes; -1 on
 // failure.

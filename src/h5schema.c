@@ -226,9 +226,12 @@ hid_t h5_dcpl(int rank, const hsize_t *dims, size_t elem_size, int level, const 
                 chunk[i] = hint[i] && hint[i] < dims[i] ? hint[i] : dims[i];
                 bytes *= chunk[i];
             }
-            while (bytes > CHUNK_MAX_BYTES && chunk[0] % 2 == 0) { // halves still tile the shard
-                chunk[0] /= 2;
-                bytes /= 2;
+            while (bytes > CHUNK_MAX_BYTES && chunk[0] > 1) { // a divisor of the rows still tiles the shard
+                hsize_t p = 2;
+                while (chunk[0] % p != 0 && p * p <= chunk[0]) p++;
+                if (chunk[0] % p != 0) p = chunk[0]; // prime
+                bytes /= p;
+                chunk[0] /= p;
             }
         } else {
             // Fill the chunk from the last axis inward: whole rows where they fit in CHUNK_BYTES.

@@ -18,7 +18,7 @@ import h5py
 import numpy as np
 import pytest
 
-from eval_common import (BIN, DEMO, MPIEXEC, REPO, SMALL, assert_same_results, env_for, read_file,
+from eval_common import (BIN, DEMO, MPIEXEC, REPO, SMALL, assert_same_datasets, assert_same_results, env_for,
                          require_binaries, run_eval)
 
 xr = pytest.importorskip("xarray", reason="xarray is not installed (scripts/install-deps.sh: python3-xarray)")
@@ -193,37 +193,22 @@ def test_every_dataset_described(files, key):
         assert {"description", "units"} <= dumped[name], f"h5dump -A: {name} has {sorted(dumped[name])}"
 
 
-def values_equal(path_a, path_b):
-    a, _ = read_file(path_a)
-    b, _ = read_file(path_b)
-    assert sorted(a) == sorted(b)
-    for name in a:
-        x, y = a[name], b[name]
-        if isinstance(x, list):
-            assert x == y, name
-        else:
-            assert x.dtype == y.dtype and x.shape == y.shape and x.tobytes() == y.tobytes(), name
-
-
 def test_compressed_reads_identically(files):
     """Every dataset (h5py) of the deflated file equals the uncompressed one, bit for bit (the
-    uncompressed file has /stats and /tsne in addition: compared on the eval datasets)."""
-    a, _ = read_file(files["plain"])
-    b, _ = read_file(files["z1"])
-    eval_names = sorted(n for n in a if not n.startswith(("stats", "tsne")))
-    assert eval_names == sorted(b)
-    for name in eval_names:
-        x, y = a[name], b[name]
-        if isinstance(x, list):
-            assert x == y, name
-        else:
-            assert x.dtype == y.dtype and x.shape == y.shape and x.tobytes() == y.tobytes(), name
+    uncompressed file has /stats and /tsne in addition: left out)."""
+    assert_same_datasets(files["plain"], files["z1"], skip=("stats", "tsne"))
     with h5py.File(files["z1"], "r") as z, h5py.File(files["plain"], "r") as p:
         for name in ("similarity/full", "similarity/paired", "embeddings/text", "texts/status"):
             assert z[name].compression == "gzip" and z[name].compression_opts == 6, name
             assert p[name].chunks is not None and p[name].compression is None, name
         # chunks follow the writers' blocks: image shard (3) x tile (64) for full, text shard (32) rows
         assert z["similarity/full"].chunks == (3, 64) and z["embeddings/text"].chunks[0] == 32
+
+
+def test_compression_level_out_of_range(files, tmp_path):
+    p = run_eval(1, DEMO, SMALL + ["--set", "output.compression=10"], env_for(tmp_path))
+    assert p.returncode == 3 and "compression" in p.stderr, p.stderr[-2000:]
+    assert not (tmp_path / "demo.h5").exists()
 
 
 def test_compressed_one_vs_three_ranks(files):
