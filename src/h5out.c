@@ -199,6 +199,19 @@ static int write_root_attrs(hid_t fid, const char *file, const H5Provenance *pv)
     return CN_OK;
 }
 
+// With compression a rewritten chunk moves; never reusing freed space (file-space strategy NONE)
+// keeps the chunk versions the last flushed index points to intact, so a killed run's file still
+// reads what was flushed. -1 on failure (HDF5's error stack intact for h5_fail).
+static hid_t create_file(const char *p, int compression) {
+    hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
+    if (fcpl < 0) return -1;
+    hid_t f = -1;
+    if (!compression || H5Pset_file_space_strategy(fcpl, H5F_FSPACE_STRATEGY_NONE, 0, 1) >= 0)
+        f = H5Fcreate(p, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
+    if (f >= 0) H5Pclose(fcpl); // on failure left open: any API call would clear the error stack h5_fail reads
+    return f;
+}
+
 int h5out_create_begin(H5Creating *c, const char *path, const H5Shape *sh, const H5Provenance *pv) {
     h5_quiet();
     memset(c, 0, sizeof *c);
@@ -209,14 +222,7 @@ int h5out_create_begin(H5Creating *c, const char *path, const H5Shape *sh, const
     const char *file = c->path;
     int rc = h5_compression_check(sh->compression);
     if (rc) return rc;
-    // With compression a rewritten chunk moves; never reusing freed space keeps the chunk versions
-    // the last flushed index points to intact, so a killed run's file still reads what was flushed.
-    hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
-    H5TRY(fcpl, "%s: file creation properties", file);
-    if (sh->compression)
-        H5TRY(H5Pset_file_space_strategy(fcpl, H5F_FSPACE_STRATEGY_NONE, 0, 1), "%s: file space strategy", file);
-    H5TRY(c->fid = H5Fcreate(c->tmp_path, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT), "cannot create output %s",
-          c->tmp_path);
+    H5TRY(c->fid = create_file(c->tmp_path, sh->compression), "cannot create output %s", c->tmp_path);
     static const char *const groups[] = {"/images",     "/captions",   "/variants", "/texts",
                                          "/embeddings", "/similarity", "/progress", NULL};
     static const char *const main_groups_no_emb[] = {"/images",     "/captions", "/variants", "/texts",
@@ -227,7 +233,7 @@ int h5out_create_begin(H5Creating *c, const char *path, const H5Shape *sh, const
     if (!sh->store_embeddings) {
         h5out_scratch_path(path, c->emb_path, sizeof c->emb_path);
         snprintf(c->emb_tmp_path, sizeof c->emb_tmp_path, "%s.creating", c->emb_path);
-        H5TRY(c->emb_fid = H5Fcreate(c->emb_tmp_path, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT),
+        H5TRY(c->emb_fid = create_file(c->emb_tmp_path, sh->compression),
               "cannot create the embeddings scratch file %s", c->emb_tmp_path);
         static const char *const emb_groups[] = {"/embeddings", NULL};
         if ((rc = make_groups(c->emb_fid, emb_groups, c->emb_path))) return rc;
@@ -247,7 +253,6 @@ int h5out_create_begin(H5Creating *c, const char *path, const H5Shape *sh, const
     ATTR(h5_attr_write_int(g, "embeddings_in_file", sh->store_embeddings), file);
     ATTR(h5_attr_write_int(g, "compression", sh->compression), file);
     H5Gclose(g);
-    H5Pclose(fcpl);
     return CN_OK;
 }
 

@@ -102,6 +102,18 @@ def _root_attrs(path):
         return {k: f.attrs[k] for k in keep if k in f.attrs}
 
 
+def status_rows(pairs):
+    """Header and rows ((display, raw) cells, as table.wide_rows) of the pairs per variant and status:
+    how many similarities each variant has, and why the others are missing."""
+    import pandas as pd
+
+    counts = pd.crosstab(pairs["variant"], pairs["status"]).reindex(pd.unique(pairs["variant"]))
+    cols = ["ok"] + sorted(c for c in counts.columns if c != "ok") if "ok" in counts.columns else list(counts.columns)
+    header = ["variant"] + cols
+    rows = [[(str(v), v)] + [(str(int(counts.at[v, c])), int(counts.at[v, c])) for c in cols] for v in counts.index]
+    return header, rows
+
+
 def load(path):
     """Results(pairs: pandas.DataFrame, dataset: xarray.Dataset) of one evaluation file."""
     return Results(pairs_frame(path), dataset_view(path))

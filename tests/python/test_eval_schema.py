@@ -257,6 +257,21 @@ def test_load(files):
     assert ds["similarity"].values.tobytes() == paired.tobytes()
 
 
+def test_status_rows_in_report(files):
+    """The report's "pairs by status" table counts /texts/status per variant (h5py)."""
+    from clipneg_analysis.load import pairs_frame, status_rows
+    header, rows = status_rows(pairs_frame(files["plain"]))
+    with h5py.File(files["plain"], "r") as f:
+        names = strings(f, "variants/name")
+        st = f["texts/status"][()].reshape(-1, len(names))
+    assert header[:2] == ["variant", "ok"] and [r[0][1] for r in rows] == names
+    for v, row in enumerate(rows):
+        counts = dict(zip(header[1:], (c[1] for c in row[1:])))
+        assert counts["ok"] == int((st[:, v] == 0).sum())
+        assert counts.get("no subject found", 0) == int((st[:, v] == 1).sum())
+        assert sum(counts.values()) == st.shape[0]
+
+
 def test_pairs_command(files, tmp_path):
     import pandas as pd
     out = tmp_path / "pairs.csv"
