@@ -215,15 +215,20 @@ def test_compressed_one_vs_three_ranks(files):
     assert_same_results(files["z1"], files["z3"])
 
 
-def test_compressed_sigkill_then_resume(files, tmp_path):
+# killed in the text (round 3), image (8) and similarity (10) phases of a 2-rank run (as
+# test_eval_resume.py), resumed on 3, 1 and 4 ranks
+@pytest.mark.parametrize("kill_after,resume_np,phase", [(3, 3, "text_shards"), (8, 1, "image_shards"),
+                                                         (10, 4, "sim_shards")])
+def test_compressed_sigkill_then_resume(files, tmp_path, kill_after, resume_np, phase):
     """Deflated chunks move when rewritten: a run killed mid-round (data written and flushed, flags
     not) must still resume to exactly the uninterrupted result."""
     path = str(tmp_path / "demo.h5")
-    p = run_eval(2, DEMO, SMALL + COMPRESS, env_for(tmp_path, CLIPNEG_TEST_KILL_AFTER_ROUNDS=8))
+    p = run_eval(2, DEMO, SMALL + COMPRESS, env_for(tmp_path, CLIPNEG_TEST_KILL_AFTER_ROUNDS=kill_after))
     assert p.returncode != 0 and "test hook: SIGKILL" in p.stderr
     with h5py.File(path, "r") as f:
-        assert f.attrs["complete"] == 0 and 0 < f["progress/image_shards"][()].sum() < 4
-    p = run_eval(3, DEMO, SMALL + COMPRESS, env_for(tmp_path))
+        done = f["progress/" + phase][()]
+        assert f.attrs["complete"] == 0 and 0 < done.sum() < len(done)
+    p = run_eval(resume_np, DEMO, SMALL + COMPRESS, env_for(tmp_path))
     assert p.returncode == 0 and "resuming" in p.stderr, p.stderr[-3000:]
     assert_same_results(files["z1"], path)
 
