@@ -355,10 +355,13 @@ int h5_coord_copy(hid_t fid, const char *src, const char *dst, int level) {
         hsize_t m = n - r0 < B ? n - r0 : B;
         hid_t ms = H5Screate_simple(1, &m, NULL);
         H5Sselect_hyperslab(sp, H5S_SELECT_SET, &r0, NULL, &m, NULL);
-        if (H5Dread(s, t, ms, sp, H5P_DEFAULT, buf) < 0 || write_rows(d, t, (int64_t)r0, (int64_t)m, buf,
-                                                                       H5P_DEFAULT, 1) < 0)
-            rc = cn_fail(CN_E_IO, "cannot copy %s to %s", src, dst);
-        if (is_str) H5Dvlen_reclaim(t, ms, H5P_DEFAULT, buf);
+        if (H5Dread(s, t, ms, sp, H5P_DEFAULT, buf) < 0) {
+            rc = cn_fail(CN_E_IO, "cannot read %s", src);
+        } else {
+            if (write_rows(d, t, (int64_t)r0, (int64_t)m, buf, H5P_DEFAULT, 1) < 0)
+                rc = cn_fail(CN_E_IO, "cannot write %s", dst);
+            if (is_str) H5Dvlen_reclaim(t, ms, H5P_DEFAULT, buf); // the strings HDF5 allocated
+        }
         H5Sclose(ms);
     }
     free(buf);
