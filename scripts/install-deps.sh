@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # install-deps.sh — install everything clipneg needs on a fresh Debian 12 machine (idempotent).
 #   * Debian packages: compilers' libraries (MPI, parallel HDF5, OpenBLAS, stb, cJSON, inih, zlib),
-#     SLURM + munge (for the cluster test), Python with numpy/h5py/matplotlib/scikit-learn and
+#     SLURM + munge (for the cluster test), Python with numpy/h5py/matplotlib/scikit-learn,
+#     pandas/xarray/h5netcdf (clipneg_analysis.load; the schema test opens the output with xarray) and
 #     Debian's CPU-only PyTorch (python3-torch 1.13) — far lighter than PyPI's CUDA wheels.
 #   * A virtualenv at .venv (with the system site-packages) adding the pinned PyPI packages below.
 #   * CLIP's BPE vocabulary, from the pinned open_clip wheel (never committed to this repo).
@@ -16,6 +17,7 @@ APT_PKGS=(build-essential cmake pkg-config git clang libclang-rt-14-dev libomp-d
   slurm-wlm munge
   python3 python3-venv python3-pip python3-numpy python3-h5py python3-matplotlib python3-sklearn
   python3-pil python3-regex python3-tqdm python3-yaml python3-pytest
+  python3-pandas python3-xarray python3-h5netcdf
   python3-torch python3-torchvision)
 
 # Pinned PyPI packages (reference data, analysis). open_clip 2.24.0 is the newest release that

@@ -79,6 +79,7 @@ static const KeySpec KEYS[] = {
     {"output", "embeddings", K_BOOL, F(store_embeddings), 0, 0, NULL, NULL},
     {"output", "full_similarity", K_BOOL, F(full_similarity), 0, 0, NULL, NULL},
     {"output", "full_dtype", K_ENUM, F(full_dtype_f16), ENUM(DTYPE_NAMES, DTYPE_VALUES)},
+    {"output", "compression", K_INT, F(compression), 0, 9, NULL, NULL},
     {"run", "backend", K_ENUM, F(backend), ENUM(BACKEND_NAMES, BACKEND_VALUES)},
     {"run", "precision", K_ENUM, F(precision), ENUM(PRECISION_NAMES, PRECISION_VALUES)},
     {"run", "image_batch", K_INT, F(image_batch), 1, 1 << 16, NULL, NULL},

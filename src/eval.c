@@ -17,6 +17,7 @@
 #include "clipneg/ops.h"
 #include "clipneg/sha256.h"
 #include "dataset_bench_internal.h"
+#include "h5_internal.h"
 
 // ---- random test models ----------------------------------------------------------------------------
 // A random-initialised model is marked by any of: a file RANDOM_WEIGHTS in its folder, the key
@@ -108,6 +109,7 @@ static int load_inputs(Eval *e) {
     else
         snprintf(e->out_path, sizeof e->out_path, "%s", out);
     if (rc == CN_OK && e->rank == 0) rc = eval_output_probe(e->out_path);
+    if (rc == CN_OK) rc = h5_compression_check(e->job.compression); // before any work
     if ((rc = eval_agree(rc))) return rc;
 
     const JobConfig *j = &e->job;
@@ -259,6 +261,8 @@ int eval_run(const EvalOptions *opt) {
         sh->store_embeddings = e->job.store_embeddings;
         sh->full_similarity = e->job.full_similarity;
         sh->full_f16 = e->job.full_dtype_f16;
+        sh->compression = e->job.compression;
+        sh->tile_texts = e->job.tile_texts;
         plan_init(&e->text_plan, sh->n_text, sh->text_shard, e->nranks);
         plan_init(&e->image_plan, sh->n_img, sh->image_shard, e->nranks);
         e->text_done = callocCheck((size_t)e->text_plan.n_shards + 1, 1);

@@ -20,6 +20,7 @@
 #include "clipneg/items.h"
 #include "dataset_bench_internal.h"
 #include "eval_internal.h"
+#include "h5_internal.h"
 
 // /items/status values (docs/items.md)
 enum { ITEM_PENDING = 0, ITEM_OK = 1, ITEM_IMAGE_FAILED = 2, ITEM_BOX_OUTSIDE = 3 };
@@ -64,21 +65,21 @@ static int item_dims(const Eval *e, ItemDs id, hsize_t dims[3]) {
         } \
     } while (0)
 
-// Create a contiguous, early-allocated dataset of type t (borrowed), with fill value `fill` or
-// none, and write `data` if given.
+// Create a chunked (optionally deflated), early-allocated dataset of type t (borrowed), with fill
+// value `fill` or none, and write `data` if given.
 static int create_write(H5Creating *c, const char *name, hid_t t, int rank, const hsize_t *dims, const void *fill,
                         const void *data) {
     int rc = CN_OK;
-    hid_t sp = H5Screate_simple(rank, dims, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE), d = -1;
+    const int level = c->shape.compression;
+    hid_t sp = H5Screate_simple(rank, dims, NULL), d = -1;
+    hid_t dcpl = t < 0 ? -1 : h5_dcpl(rank, dims, H5Tis_variable_str(t) > 0 ? 16 : H5Tget_size(t), level, NULL);
     char what[256];
     snprintf(what, sizeof what, "create %s", name);
     H5OK(t < 0 || sp < 0 || dcpl < 0 ? -1 : 0, what);
-    H5OK(H5Pset_layout(dcpl, H5D_CONTIGUOUS), what);
-    H5OK(H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY), what);
     if (fill) {
         H5OK(H5Pset_fill_time(dcpl, H5D_FILL_TIME_ALLOC), what);
         H5OK(H5Pset_fill_value(dcpl, t, fill), what);
-    } else if (!data) {
+    } else if (!data && !level) { // (filters need the chunks written: with compression the fill is)
         H5OK(H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER), what); // embeddings: /progress says what is valid
     }
     H5OK(d = H5Dcreate2(c->fid, name, t, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT), what);
@@ -139,6 +140,37 @@ static int make_group(H5Creating *c, const char *name) {
     return CN_OK;
 }
 
+// The coordinates of the /items axes (h5schema.c documents them and attaches them at commit).
+static int create_coords(const Eval *e, H5Creating *c) {
+    const ItemSet *s = e->items;
+    const int lv = e->shape.compression;
+    static const char *const box_fields[] = {"x", "y", "w", "h"}, *const crop_fields[] = {"x0", "y0", "x1", "y1"};
+    hid_t g = H5Gopen2(c->fid, "/items", H5P_DEFAULT);
+    if (g < 0) return cn_fail(CN_E_IO, "%s: cannot open /items", c->tmp_path);
+    int rc = h5_coord_range(g, "item", s->n_items, H5P_DEFAULT, 1, lv);
+    if (!rc) rc = h5_coord_range(g, "candidate", s->k_max, H5P_DEFAULT, 1, lv);
+    if (!rc) rc = h5_coord_range(g, "text_candidate", s->k_text, H5P_DEFAULT, 1, lv);
+    if (!rc) rc = h5_coord_range(g, "image_candidate", s->k_image, H5P_DEFAULT, 1, lv);
+    if (!rc) rc = h5_coord_strings(g, "box_field", box_fields, 4, H5P_DEFAULT, 1);
+    if (!rc) rc = h5_coord_strings(g, "crop_field", crop_fields, 4, H5P_DEFAULT, 1);
+    H5Gclose(g);
+    if (!rc) rc = h5_coord_copy(c->fid, "/items/type_names", "/items/item_type", lv);
+    if (!rc && e->shape.store_embeddings) {
+        g = H5Gopen2(c->fid, "/items/embeddings", H5P_DEFAULT);
+        rc = g < 0 ? cn_fail(CN_E_IO, "%s: cannot open /items/embeddings", c->tmp_path) : CN_OK;
+        if (!rc) rc = h5_coord_range(g, "text_row", s->n_items * s->k_text, H5P_DEFAULT, 1, lv);
+        if (!rc) rc = h5_coord_range(g, "image_row", s->n_items * s->k_image, H5P_DEFAULT, 1, lv);
+        if (!rc) rc = h5_coord_range(g, "dim", e->shape.dim, H5P_DEFAULT, 1, lv);
+        if (g >= 0) H5Gclose(g);
+    }
+    if (!rc) {
+        g = H5Gopen2(c->fid, "/progress", H5P_DEFAULT);
+        rc = h5_coord_range(g, "item_shard", CN_CEIL_DIV(s->n_items, e->shape.image_shard), H5P_DEFAULT, 1, lv);
+        H5Gclose(g);
+    }
+    return rc;
+}
+
 // What the manifest fixes is written now (strings cannot go through MPI-IO later, h5out.h says
 // why); the rest is created at its final size with its fill value.
 int eval_items_create(Eval *e, H5Creating *c) {
@@ -195,6 +227,7 @@ int eval_items_create(Eval *e, H5Creating *c) {
         rc = create_kind(c, IT_PATHS[id], IT_KINDS[id], rank, dims, fill, NULL);
     }
     if (!rc) rc = create_attrs(c, e);
+    if (!rc) rc = create_coords(e, c);
     return rc;
 }
 #undef H5OK

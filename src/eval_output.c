@@ -148,6 +148,8 @@ static void describe_mismatch(const Eval *e, const H5Existing *ex, char *msg, si
         if (len < n) len += (size_t)snprintf(msg + len, n - len, __VA_ARGS__); \
     } while (0)
     char a[32], b[32];
+    if (ex->version != H5OUT_FORMAT_VERSION)
+        ADD("; format_version differs (file %d, this clipneg writes %d)", ex->version, H5OUT_FORMAT_VERSION);
     if (strcmp(ex->job_sha256, e->job_sha256) != 0) {
         short_hash(ex->job_sha256, a, sizeof a);
         short_hash(e->job_sha256, b, sizeof b);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "clipneg/common.h"
+#include "h5_internal.h"
 
 // ---- error reporting: HDF5's own reason, appended to ours --------------------------------------
 // Set by every failed HDF5 call of this file. HDF5 1.10 cannot recover from a failed write: after a
@@ -104,23 +105,45 @@ static const void *fill_value(H5DsId id, H5Kind k) {
     return NULL;
 }
 
+// Chunks along the writers' blocks: a text shard's rows, an image shard's rows (x a tile of texts for
+// /similarity/full). NULL (the default ~1 MiB chunks) for the caption-indexed and small datasets.
+static const hsize_t *chunk_hint(H5DsId id, const H5Shape *sh, hsize_t hint[2]) {
+    hint[0] = hint[1] = 0;
+    switch (id) {
+    case DS_TXT_STATUS:
+    case DS_TXT_N_TOKENS:
+    case DS_TXT_TRUNCATED:
+    case DS_EMB_TEXT: hint[0] = (hsize_t)sh->text_shard; return hint;
+    case DS_IMG_STATUS:
+    case DS_EMB_IMAGE: hint[0] = (hsize_t)sh->image_shard; return hint;
+    case DS_SIM_FULL:
+        hint[0] = (hsize_t)sh->image_shard;
+        hint[1] = (hsize_t)(sh->tile_texts > 0 ? sh->tile_texts : 0);
+        return hint;
+    default: return NULL;
+    }
+}
+
 static int create_dataset(hid_t fid, const char *file, H5DsId id, const H5Shape *sh) {
     hsize_t dims[2];
     int rank = h5ds_dims(id, sh, dims);
     if (rank == 0) return CN_OK;
     H5Kind k = h5ds_kind(id, sh);
     const char *name = h5ds_path(id);
-    hid_t t = h5_type(k), sp = H5Screate_simple(rank, dims, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    hid_t t = h5_type(k), sp = H5Screate_simple(rank, dims, NULL);
+    // Chunked (optionally deflated) + early allocation: every chunk exists from the start, so the
+    // parallel writers change no structure for uncompressed data and a killed run leaves a valid file
+    // (compressed chunks move when rewritten: see docs/hdf5-schema.md, "Compression").
+    hsize_t hint[2];
+    const hsize_t *hp = chunk_hint(id, sh, hint);
+    hid_t dcpl = t < 0 ? -1 : h5_dcpl(rank, dims, k == H5K_STR ? 16 : H5Tget_size(t), sh->compression, hp);
     if (t < 0 || sp < 0 || dcpl < 0)
-        return h5_fail(CN_E_IO, __FILE__, __LINE__, "%s: %s: cannot make a type/space", file, name);
-    // Contiguous + early allocation: the file has its final layout from the start, so parallel
-    // writers never change metadata and a killed run leaves a structurally valid file.
-    H5TRY(H5Pset_layout(dcpl, H5D_CONTIGUOUS), "%s: %s: layout", file, name);
-    H5TRY(H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY), "%s: %s: alloc time", file, name);
+        return h5_fail(CN_E_IO, __FILE__, __LINE__, "%s: %s: cannot make a type/space/layout", file, name);
     int big = (id == DS_EMB_IMAGE || id == DS_EMB_TEXT || id == DS_SIM_FULL);
     if (big) {
         // Never write a fill for the big matrices (GBs at creation); /progress says what is valid.
-        H5TRY(H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER), "%s: %s: fill time", file, name);
+        // (Filters need chunks that exist: with compression the fill is written, compressed.)
+        if (!sh->compression) H5TRY(H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER), "%s: %s: fill time", file, name);
     } else if (k != H5K_STR) {
         H5TRY(H5Pset_fill_time(dcpl, H5D_FILL_TIME_ALLOC), "%s: %s: fill time", file, name);
         const void *fv = fill_value(id, k);
@@ -155,7 +178,7 @@ static int fail_prefixed(int code, const char *prefix) {
 
 static int write_root_attrs(hid_t fid, const char *file, const H5Provenance *pv) {
     ATTR(h5_attr_write_str(fid, "format", "clipneg-eval"), file);
-    ATTR(h5_attr_write_int(fid, "format_version", 1), file);
+    ATTR(h5_attr_write_int(fid, "format_version", H5OUT_FORMAT_VERSION), file);
     ATTR(h5_attr_write_str(fid, "clipneg_version", CLIPNEG_VERSION), file);
     ATTR(h5_attr_write_str(fid, "git_commit", CLIPNEG_GIT_COMMIT), file);
     ATTR(h5_attr_write_str(fid, "job_text", pv->job_text), file);
@@ -176,6 +199,19 @@ static int write_root_attrs(hid_t fid, const char *file, const H5Provenance *pv)
     return CN_OK;
 }
 
+// With compression a rewritten chunk moves; never reusing freed space (file-space strategy NONE)
+// keeps the chunk versions the last flushed index points to intact, so a killed run's file still
+// reads what was flushed. -1 on failure (HDF5's error stack intact for h5_fail).
+static hid_t create_file(const char *p, int compression) {
+    hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
+    if (fcpl < 0) return -1;
+    hid_t f = -1;
+    if (!compression || H5Pset_file_space_strategy(fcpl, H5F_FSPACE_STRATEGY_NONE, 0, 1) >= 0)
+        f = H5Fcreate(p, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
+    if (f >= 0) H5Pclose(fcpl); // on failure left open: any API call would clear the error stack h5_fail reads
+    return f;
+}
+
 int h5out_create_begin(H5Creating *c, const char *path, const H5Shape *sh, const H5Provenance *pv) {
     h5_quiet();
     memset(c, 0, sizeof *c);
@@ -184,19 +220,20 @@ int h5out_create_begin(H5Creating *c, const char *path, const H5Shape *sh, const
     snprintf(c->path, sizeof c->path, "%s", path);
     snprintf(c->tmp_path, sizeof c->tmp_path, "%s.creating", path);
     const char *file = c->path;
-    H5TRY(c->fid = H5Fcreate(c->tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), "cannot create output %s",
-          c->tmp_path);
+    int rc = h5_compression_check(sh->compression);
+    if (rc) return rc;
+    H5TRY(c->fid = create_file(c->tmp_path, sh->compression), "cannot create output %s", c->tmp_path);
     static const char *const groups[] = {"/images",     "/captions",   "/variants", "/texts",
                                          "/embeddings", "/similarity", "/progress", NULL};
     static const char *const main_groups_no_emb[] = {"/images",     "/captions", "/variants", "/texts",
                                                      "/similarity", "/progress", NULL};
-    int rc = make_groups(c->fid, sh->store_embeddings ? groups : main_groups_no_emb, file);
+    rc = make_groups(c->fid, sh->store_embeddings ? groups : main_groups_no_emb, file);
     if (rc) return rc;
     c->emb_fid = c->fid;
     if (!sh->store_embeddings) {
         h5out_scratch_path(path, c->emb_path, sizeof c->emb_path);
         snprintf(c->emb_tmp_path, sizeof c->emb_tmp_path, "%s.creating", c->emb_path);
-        H5TRY(c->emb_fid = H5Fcreate(c->emb_tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT),
+        H5TRY(c->emb_fid = create_file(c->emb_tmp_path, sh->compression),
               "cannot create the embeddings scratch file %s", c->emb_tmp_path);
         static const char *const emb_groups[] = {"/embeddings", NULL};
         if ((rc = make_groups(c->emb_fid, emb_groups, c->emb_path))) return rc;
@@ -214,7 +251,44 @@ int h5out_create_begin(H5Creating *c, const char *path, const H5Shape *sh, const
     // additive to the schema: what the resume check needs to rebuild the shape without /embeddings
     ATTR(h5_attr_write_int(g, "embedding_dim", sh->dim), file);
     ATTR(h5_attr_write_int(g, "embeddings_in_file", sh->store_embeddings), file);
+    ATTR(h5_attr_write_int(g, "compression", sh->compression), file);
     H5Gclose(g);
+    return CN_OK;
+}
+
+// The coordinates of the main file's axes (docs/hdf5-schema.md, "Axes"): copies of the id and name
+// datasets under the axis name, index ranges, and hard links in /similarity to the coordinates of
+// /captions, /variants, /images and /texts (a hard link is the same object: no copy, and HDF5 and
+// h5netcdf name the axis after the link's last component, identical in both places).
+static int create_coords(H5Creating *c) {
+    const H5Shape *sh = &c->shape;
+    hid_t f = c->fid;
+    const int lv = sh->compression;
+    int rc;
+    if ((rc = h5_coord_copy(f, "/images/id", "/images/image", lv)) ||
+        (rc = h5_coord_copy(f, "/captions/id", "/captions/caption", lv)) ||
+        (rc = h5_coord_copy(f, "/variants/name", "/variants/variant", lv)))
+        return fail_prefixed(rc, c->path);
+    hid_t g;
+    H5TRY(g = H5Gopen2(f, "/progress", H5P_DEFAULT), "%s: /progress", c->path);
+    rc = h5_coord_range(g, "text_shard", CN_CEIL_DIV(sh->n_text, sh->text_shard), H5P_DEFAULT, 1, lv);
+    if (!rc) rc = h5_coord_range(g, "image_shard", CN_CEIL_DIV(sh->n_img, sh->image_shard), H5P_DEFAULT, 1, lv);
+    H5Gclose(g);
+    if (!rc && sh->store_embeddings) {
+        H5TRY(g = H5Gopen2(f, "/embeddings", H5P_DEFAULT), "%s: /embeddings", c->path);
+        rc = h5_coord_range(g, "image_row", sh->n_img, H5P_DEFAULT, 1, lv);
+        if (!rc) rc = h5_coord_range(g, "text_row", sh->n_text, H5P_DEFAULT, 1, lv);
+        if (!rc) rc = h5_coord_range(g, "dim", sh->dim, H5P_DEFAULT, 1, lv);
+        H5Gclose(g);
+    }
+    if (rc) return fail_prefixed(rc, c->path);
+    static const char *const links[][2] = {{"/captions/caption", "/similarity/caption"},
+                                           {"/variants/variant", "/similarity/variant"},
+                                           {"/images/image", "/similarity/image"},
+                                           {"/texts/text", "/similarity/text"}};
+    for (int i = 0; i < (sh->full_similarity ? 4 : 2); i++)
+        H5TRY(H5Lcreate_hard(f, links[i][0], f, links[i][1], H5P_DEFAULT, H5P_DEFAULT), "%s: cannot link %s to %s",
+              c->path, links[i][1], links[i][0]);
     return CN_OK;
 }
 
@@ -251,6 +325,11 @@ int h5c_write_strings(H5Creating *c, H5DsId id, int64_t row0, int64_t n, const c
 }
 
 int h5out_create_commit(H5Creating *c) {
+    // every dataset exists now (items included): coordinates, dimension scales, descriptions
+    int rc = create_coords(c);
+    if (!rc) rc = h5_document(c->fid, H5DOC_EVAL, c->path);
+    if (!rc) rc = h5_document(c->fid, H5DOC_ITEMS, c->path);
+    if (rc) return rc;
     int two = c->emb_fid != c->fid;
     if (two && c->emb_fid >= 0) H5TRY(H5Fclose(c->emb_fid), "cannot close %s", c->emb_tmp_path);
     if (c->fid >= 0) H5TRY(H5Fclose(c->fid), "cannot close %s", c->tmp_path);

@@ -87,7 +87,7 @@ static int inspect_open(const char *path, H5Existing *ex, hid_t fid) {
     char *fmt = NULL;
     int64_t ver = 0, v = 0;
     if (h5_attr_read_str(fid, "format", &fmt) || strcmp(fmt, "clipneg-eval") != 0 ||
-        h5_attr_read_int(fid, "format_version", &ver) || ver != 1) {
+        h5_attr_read_int(fid, "format_version", &ver) || ver < 1 || ver > H5OUT_FORMAT_VERSION) {
         free(fmt);
         return cn_fail(CN_E_RESUME,
                        "%s is not a clipneg eval output (format/format_version attributes), refusing to touch it",
@@ -95,6 +95,7 @@ static int inspect_open(const char *path, H5Existing *ex, hid_t fid) {
     }
     free(fmt);
     ex->ok_format = 1;
+    ex->version = (int)ver;
     if (h5_attr_read_int(fid, "complete", &v)) return cn_fail(CN_E_RESUME, "%s: attribute 'complete' is missing", path);
     ex->complete = v == 1;
     if (h5_attr_read_str(fid, "job_sha256", &ex->job_sha256) ||

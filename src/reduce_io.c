@@ -10,6 +10,7 @@
 
 #include "clipneg/common.h"
 #include "clipneg/reduce.h"
+#include "h5_internal.h"
 
 // H5Dvlen_reclaim was renamed H5Treclaim in HDF5 1.12 (the old name needs deprecated symbols).
 #if H5_VERSION_GE(1, 12, 0)
@@ -279,6 +280,34 @@ int rio_write_attr_doubles(hid_t loc, const char *name, const double *values, in
     int rc = write_attr(loc, name, H5T_NATIVE_DOUBLE, s, values);
     H5Sclose(s);
     return rc;
+}
+
+// ---- coordinates of the result groups (collective: every rank calls, rank 0 writes the values) ----
+
+static hid_t collective_dxpl(void) {
+    hid_t x = H5Pcreate(H5P_DATASET_XFER);
+    H5Pset_dxpl_mpio(x, H5FD_MPIO_COLLECTIVE);
+    return x;
+}
+
+static int coord_done(int rc, hid_t x, const char *name) {
+    H5Pclose(x);
+    return rc ? cn_fail(rc, "%s: %s", g_path, name) : CN_OK;
+}
+
+int rio_coord_strings(hid_t loc, const char *name, const char *const *strs, int64_t n) {
+    hid_t x = collective_dxpl();
+    return coord_done(h5_coord_strings(loc, name, strs, n, x, cn_rank() == 0), x, name);
+}
+
+int rio_coord_range(hid_t loc, const char *name, int64_t n) {
+    hid_t x = collective_dxpl();
+    return coord_done(h5_coord_range(loc, name, n, x, cn_rank() == 0, -1), x, name);
+}
+
+int rio_coord_doubles(hid_t loc, const char *name, const double *v, int64_t n) {
+    hid_t x = collective_dxpl();
+    return coord_done(h5_coord(loc, name, H5T_NATIVE_DOUBLE, n, v, x, cn_rank() == 0, -1), x, name);
 }
 
 int rio_delete(hid_t file, const char *path) {

@@ -15,6 +15,7 @@
 #include "clipneg/common.h"
 #include "clipneg/items.h"
 #include "clipneg/reduce.h"
+#include "h5_internal.h"
 
 void reduce_items_free(ItemStats *st) {
     for (int r = 0; st->labels && r < st->n_rows; r++) free(st->labels[r]);
@@ -158,6 +159,8 @@ int reduce_items_write_h5(const char *path, const ItemStats *st) {
     if (rc == CN_OK) rc = rio_write_attr_string(g, "labels", labels);
     if (rc == CN_OK) rc = rio_write_attr_string(g, "tie_rule", st->first_max ? "first_max" : "strict");
     free(labels);
+    if (rc == CN_OK) rc = rio_coord_strings(g, "item_type", (const char *const *)st->labels, n);
+    if (rc == CN_OK) rc = h5_document(f, H5DOC_STATS_ITEMS, path);
 done:
     if (g >= 0) H5Gclose(g);
     if (H5Fclose(f) < 0 && rc == CN_OK) rc = cn_fail(CN_E_IO, "%s: closing after writing /stats/items failed", path);

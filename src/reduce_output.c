@@ -8,6 +8,7 @@
 
 #include "clipneg/common.h"
 #include "clipneg/reduce.h"
+#include "h5_internal.h"
 
 static const char *POLARITY_NAMES[3] = {"positive", "negative", "other"};
 
@@ -78,6 +79,17 @@ int reduce_write_h5(const char *path, const ReduceResult *r) {
     if (rc == CN_OK) rc = rio_write_attr_int(st, "bootstrap", r->bootstrap);
     if (rc == CN_OK) rc = rio_write_attr_int(st, "seed", (int64_t)r->seed);
     if (rc == CN_OK) rc = rio_write_attr_string(st, "clipneg_version", CLIPNEG_VERSION " (" CLIPNEG_GIT_COMMIT ")");
+    // the axes: variant names in every group, histogram bin centres; then descriptions and scales
+    const char *const *names = (const char *const *)r->names;
+    if (rc == CN_OK) rc = rio_coord_strings(gv, "variant", names, V);
+    if (rc == CN_OK) rc = rio_coord_strings(gc, "variant", names, V);
+    if (rc == CN_OK) rc = rio_coord_strings(gr, "variant", names, V);
+    if (rc == CN_OK) {
+        double centres[REDUCE_HIST_BINS];
+        for (int i = 0; i < REDUCE_HIST_BINS; i++) centres[i] = -1.0 + (2.0 * i + 1.0) / REDUCE_HIST_BINS;
+        rc = rio_coord_doubles(gv, "bin", centres, REDUCE_HIST_BINS);
+    }
+    if (rc == CN_OK) rc = h5_document(file, H5DOC_STATS, path);
 done:
     if (gr >= 0) H5Gclose(gr);
     if (gc >= 0) H5Gclose(gc);

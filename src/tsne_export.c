@@ -16,6 +16,7 @@
 #include "clipneg/common.h"
 #include "clipneg/reduce.h"
 #include "clipneg/tsne_export.h"
+#include "h5_internal.h"
 
 void tsne_options_default(TsneOptions *o) {
     memset(o, 0, sizeof *o);
@@ -406,6 +407,12 @@ static int write_tsne(hid_t file, const TsneOptions *o, const Sample *s, const P
     if (rc == CN_OK) rc = rio_write_attr_int(g, "max_points", o->max_points);
     if (rc == CN_OK) rc = rio_write_attr_int(g, "pca", K);
     if (rc == CN_OK) rc = rio_write_attr_doubles(g, "total_variance", &pca->total_var, 1);
+    static const char *const kind_names[TSNE_KINDS] = {"image", "positive", "negative", "other"};
+    if (rc == CN_OK) rc = rio_coord_range(g, "point", n);
+    if (rc == CN_OK) rc = rio_coord_range(g, "component", K);
+    if (rc == CN_OK) rc = rio_coord_range(g, "dim", pca->D);
+    if (rc == CN_OK) rc = rio_coord_strings(g, "kind_name", kind_names, TSNE_KINDS);
+    if (rc == CN_OK) rc = h5_document(file, H5DOC_TSNE, o->path);
     free(ratio);
     H5Gclose(g);
     return rc;

@@ -2,7 +2,8 @@
 // rank 0 creates a small file serially (atomic rename), every rank writes its rows collectively
 // (some ranks selecting none in a round), float16 blocks, progress flags, an error string in a serial
 // section, then finish; everything is read back and compared exactly, for both embeddings layouts
-// (in the file / in the scratch file). CLIPNEG_H5_CHECK_COLLECTIVE=1 makes any non-collective
+// (in the file / in the scratch file), and deflated (collective filtered writes, ranks selecting none
+// still join). CLIPNEG_H5_CHECK_COLLECTIVE=1 makes any non-collective
 // transfer an error. Exact comparisons: the writer stores bytes, it computes nothing.
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -39,7 +40,7 @@ static int fails = 0;
 
 static float emb_value(int64_t row, int64_t k) { return (float)(row * 100 + k) * 0.25f; }
 
-static void run_case(const char *path, int store_embeddings) {
+static void run_case(const char *path, int store_embeddings, int compression) {
     int rank = cn_rank(), P = cn_nranks();
     H5Shape sh = {.n_img = 5,
                   .n_cap = 7,
@@ -50,7 +51,8 @@ static void run_case(const char *path, int store_embeddings) {
                   .image_shard = 2,
                   .store_embeddings = store_embeddings,
                   .full_similarity = 1,
-                  .full_f16 = 1};
+                  .full_f16 = 1,
+                  .compression = compression};
     if (rank == 0) {
         H5Creating c;
         H5Provenance pv = {.job_text = "[run]\nseed = 1\n",
@@ -177,12 +179,14 @@ int main(int argc, char **argv) {
     char path[256];
     if (rank == 0) snprintf(path, sizeof path, "/tmp/clipneg_test_h5out_%d.h5", (int)getpid());
     MPI_Bcast(path, sizeof path, MPI_CHAR, 0, MPI_COMM_WORLD);
-    run_case(path, 1);
-    MPI_Barrier(MPI_COMM_WORLD);
-    if (rank == 0) unlink(path);
-    run_case(path, 0);
-    MPI_Barrier(MPI_COMM_WORLD);
-    if (rank == 0) unlink(path);
+    for (int level = 0; level <= 5; level += 5) {
+        run_case(path, 1, level);
+        MPI_Barrier(MPI_COMM_WORLD);
+        if (rank == 0) unlink(path);
+        run_case(path, 0, level);
+        MPI_Barrier(MPI_COMM_WORLD);
+        if (rank == 0) unlink(path);
+    }
 
     // an unwritable place fails with a message naming it
     if (rank == 0) {

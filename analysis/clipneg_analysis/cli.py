@@ -1,4 +1,4 @@
-"""`clipneg-analysis` command line: table, tsne, prompts, hist, report (docs/analysis.md)."""
+"""`clipneg-analysis` command line: table, tsne, prompts, hist, report, pairs, items (docs/analysis.md)."""
 import argparse
 import sys
 
@@ -47,6 +47,11 @@ def main(argv=None):
     p.add_argument("--no-tsne", action="store_true", help="skip the t-SNE (the slow part)")
     p.add_argument("--tsne-iterations", type=int, default=500)
 
+    p = sub.add_parser("pairs", help="every caption x variant pair as CSV (clipneg_analysis.load's DataFrame)")
+    p.add_argument("file")
+    p.add_argument("-o", "--output", help="write to this file instead of stdout")
+    p.add_argument("--status", help="only rows with this status (e.g. ok)")
+
     # items hook (docs/items.md): per-type accuracy of item benchmarks
     p = sub.add_parser("items", help="item benchmarks (CC-Neg, multiple choice, regions): accuracy per type")
     p.add_argument("files", nargs="+")
@@ -91,6 +96,19 @@ def main(argv=None):
             report.write(_runs(a.files), a.output, image_id=a.image_id, seed=a.seed, with_tsne=not a.no_tsne,
                          tsne_iterations=a.tsne_iterations)
             print(f"wrote {a.output}", file=sys.stderr)
+        elif a.cmd == "pairs":
+            from .load import pairs_frame
+
+            df = pairs_frame(a.file)
+            if a.status:
+                df = df[df["status"] == a.status]
+            text = df.to_csv(index=False)
+            if a.output:
+                with open(a.output, "w", encoding="utf-8") as f:
+                    f.write(text)
+                print(f"wrote {a.output}: {len(df)} rows", file=sys.stderr)
+            else:
+                sys.stdout.write(text)
         elif a.cmd == "items":
             from . import items
 

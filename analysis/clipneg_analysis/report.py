@@ -1,6 +1,6 @@
 """`clipneg-analysis report RUN.h5... -o report.html`: one self-contained HTML page (figures embedded
 as base64 PNG): Table 1 across the files, then per file its provenance, per-variant statistics,
-histograms, t-SNE and the prompt chart of one image. A file with random_weights = 1 gets a loud
+the caption x variant pairs by status (clipneg_analysis.load), histograms, t-SNE and the prompt chart of one image. A file with random_weights = 1 gets a loud
 banner at the top of the page and of its section."""
 import base64
 import datetime
@@ -8,6 +8,7 @@ import html
 import os
 
 from . import hist, items, prompts, table, tsne
+from .load import pairs_frame, status_rows
 from .run import RunError
 from .style import RANDOM_BANNER
 
@@ -68,6 +69,10 @@ def build(runs, image_id=None, seed=0, with_tsne=True, tsne_iterations=500):
                          + " / ".join(f"{100 * float(r.stats[f'retrieval/i2t_r{k}']):.1f}" for k in (1, 5, 10))
                          + f" % over {int(r.stats['retrieval/i2t_n'])} images; bootstrap {r.stats['bootstrap']} "
                          f"resamples; retrieval from {html.escape(r.stats['retrieval_source'])}.</p>")
+        parts.append("<h3>Pairs by status</h3>")
+        parts.append(_table_html(*status_rows(pairs_frame(r.path))))
+        parts.append('<p class="note">caption x variant pairs (clipneg_analysis.load): "ok" have a similarity; '
+                     "the others say why not.</p>")
         parts.append("<h3>Similarity distributions</h3>")
         parts.append(_img(hist.plot(r)[0], "histograms"))
         parts.append("<h3>t-SNE of image and caption embeddings</h3>")

@@ -52,6 +52,7 @@ typedef struct {
     int store_embeddings;   // default 1
     int full_similarity;    // default 0: the N_img x N_text matrix is optional
     int full_dtype_f16;     // default 1 (float16), 0 = float32
+    int compression;        // default 0: deflate level 0..9 of the output's chunked datasets
     // [run]
     BackendKind backend;    // default auto
     Precision precision;    // default fp32 (cpu supports fp32 only)

@@ -21,6 +21,10 @@
 #include <mpi.h>
 #include <stdint.h>
 
+// The schema's version (root attribute format_version): 2 added the axes (dimension scales and their
+// coordinate datasets), description/units attributes and chunked, optionally deflated datasets.
+#define H5OUT_FORMAT_VERSION 2
+
 // Every dataset of the schema, by id (table in h5util.c).
 typedef enum {
     DS_IMG_ID,
@@ -59,6 +63,8 @@ typedef struct {
     int store_embeddings;                // /embeddings in the output (0: in a scratch file, deleted at the end)
     int full_similarity;                 // /similarity/full present
     int full_f16;                        // ... as float16 (else float32)
+    int compression;                     // deflate level 0..9 of the chunked datasets (0: chunked, not compressed)
+    int64_t tile_texts;                  // columns per write of /similarity/full (its chunk width)
 } H5Shape;
 
 // Root attributes written at creation (strings are borrowed).
@@ -149,7 +155,8 @@ int h5out_broken(void);
 
 // ---- reading an existing file (serial; resume check and `clipneg info`) -------------------------
 typedef struct {
-    int ok_format; // format == "clipneg-eval", format_version == 1
+    int ok_format; // format == "clipneg-eval", format_version 1 or 2
+    int version;   // format_version
     int complete;
     char *job_sha256, *model_sha256;
     H5Shape shape;                              // as found in the file

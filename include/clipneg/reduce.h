@@ -185,6 +185,12 @@ int rio_write_attr_int(hid_t loc, const char *name, int64_t value);
 int rio_write_attr_doubles(hid_t loc, const char *name, const double *values, int64_t n);
 // Delete a group/dataset if it exists (collective).
 int rio_delete(hid_t file, const char *path);
+// Coordinate datasets (HDF5 dimension scales) of a result group, collective like rio_write; the
+// axes are attached by h5_document (src/h5_internal.h). Strings are fixed-length (MPI-IO writes no
+// variable-length data).
+int rio_coord_strings(hid_t loc, const char *name, const char *const *strs, int64_t n);
+int rio_coord_range(hid_t loc, const char *name, int64_t n);
+int rio_coord_doubles(hid_t loc, const char *name, const double *v, int64_t n);
 
 // ---- work splitting --------------------------------------------------------------------------
 // Contiguous share of `n` items for `rank` of `nranks`: [*lo, *hi).

@@ -124,12 +124,15 @@ def read_file(path):
     return data, attrs
 
 
-def assert_same_results(path_a, path_b):
-    """Bitwise equality of every dataset and of every root attribute except the run's own."""
+def assert_same_datasets(path_a, path_b, skip=()):
+    """Bitwise equality of every dataset (those whose name starts with a prefix in `skip` are left
+    out); returns both files' root attributes."""
     a, aa = read_file(path_a)
     b, ba = read_file(path_b)
-    assert sorted(a) == sorted(b), f"dataset lists differ: {sorted(set(a) ^ set(b))}"
-    for name in a:
+    names = sorted(n for n in a if not n.startswith(tuple(skip)))
+    assert names == sorted(n for n in b if not n.startswith(tuple(skip))), \
+        f"dataset lists differ: {sorted(set(a) ^ set(b))}"
+    for name in names:
         x, y = a[name], b[name]
         if isinstance(x, list):
             assert x == y, f"{name}: strings differ"
@@ -138,6 +141,12 @@ def assert_same_results(path_a, path_b):
             if x.tobytes() != y.tobytes():
                 diff = np.nanmax(np.abs(x.astype(np.float64) - y.astype(np.float64)))
                 raise AssertionError(f"{name}: values differ (max |diff| {diff:.3g})")
+    return aa, ba
+
+
+def assert_same_results(path_a, path_b):
+    """Bitwise equality of every dataset and of every root attribute except the run's own."""
+    aa, ba = assert_same_datasets(path_a, path_b)
     for k in set(aa) | set(ba):
         if k in RUN_ATTRS:
             continue

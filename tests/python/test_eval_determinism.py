@@ -52,18 +52,9 @@ def test_other_thread_count_identical(outputs, tmp_path):
     sgemm_rowmajor), and the other loops do not split arithmetic by thread, so 2 threads per rank
     must give bitwise the same datasets as 1 (OpenBLAS's own threading would not: it rounds
     differently for 1 vs 2 threads). Only the job text differs (the --set override is recorded)."""
-    from eval_common import read_file
+    from eval_common import assert_same_datasets
     assert SMALL[-2:] == ["--set", "run.threads=1"]
     args = SMALL[:-2] + ["--set", "run.threads=2"]
     p = run_eval(1, DEMO, args, env_for(tmp_path))
     assert p.returncode == 0, p.stderr[-3000:]
-    a, _ = read_file(outputs[1])
-    b, _ = read_file(str(tmp_path / "demo.h5"))
-    assert sorted(a) == sorted(b)
-    for name in a:
-        x, y = a[name], b[name]
-        if isinstance(x, list):
-            assert x == y, name
-        else:
-            assert x.dtype == y.dtype and x.tobytes() == y.tobytes(), \
-                f"{name}: max |diff| {np.nanmax(np.abs(x.astype(np.float64) - y.astype(np.float64))):.3g}"
+    assert_same_datasets(outputs[1], str(tmp_path / "demo.h5"))
