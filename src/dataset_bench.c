@@ -1,6 +1,6 @@
-// dataset_bench.c — the negation benchmarks as published (docs/benchmarks.md): the format table,
-// the item-set builder the readers share (images looked up once by path, through a hash), the image
-// path lookup, and NegBench's two CSV kinds. The JSON benchmarks are in dataset_bench_json.c.
+// dataset_bench.c — the negation benchmarks as published (docs/benchmarks.md): the item-set
+// builder the readers share (images looked up once by path, through a hash), the image path
+// lookup, and NegBench's two CSV kinds (the format table is in dataset_bench_formats.c). The JSON benchmarks are in dataset_bench_json.c.
 //
 // Every reader turns the file into the item machinery's ItemSet (items.h) unchanged in meaning:
 // same items in file order, same candidates in the file's order, the benchmark's own tie rule.
@@ -14,33 +14,6 @@
 #include "clipneg/common.h"
 #include "dataset_bench_internal.h"
 #include "dataset_internal.h"
-
-// ---- the formats -------------------------------------------------------------------------------------
-typedef struct {
-    DatasetKind kind;
-    int (*load)(ItemSet *s, const JobConfig *job);
-} BenchFormat;
-
-// Item benchmarks read from published files; add a row for a new one.
-static const BenchFormat BENCH_FORMATS[] = {
-    {DATASET_NEGBENCH_MCQ, bench_load_negbench_mcq},
-    {DATASET_NEGREFCOCOG, bench_load_negrefcocog},
-    {DATASET_VALSE_EXISTENCE, bench_load_valse},
-    {DATASET_SUGARCREPE, bench_load_sugarcrepe},
-};
-#define N_BENCH_FORMATS ((int)(sizeof BENCH_FORMATS / sizeof BENCH_FORMATS[0]))
-
-int items_format_is_bench(int kind) {
-    for (int i = 0; i < N_BENCH_FORMATS; i++)
-        if ((int)BENCH_FORMATS[i].kind == kind) return 1;
-    return 0;
-}
-
-int items_load_bench(ItemSet *s, const JobConfig *job) {
-    for (int i = 0; i < N_BENCH_FORMATS; i++)
-        if (BENCH_FORMATS[i].kind == job->dataset_kind) return BENCH_FORMATS[i].load(s, job);
-    return cn_fail(CN_E_INTERNAL, "dataset format %d has no item reader", (int)job->dataset_kind);
-}
 
 // ---- image paths -------------------------------------------------------------------------------------
 static int is_file(const char *path) {
