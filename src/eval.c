@@ -114,13 +114,17 @@ static int load_inputs(Eval *e) {
         rc = dataset_load_coco(&e->ds, j->captions_json, j->images_dir, j->instances_json, j->max_images);
     else if (j->dataset_kind == DATASET_ITEMS) // items hook: the item manifest and the dataset it induces
         rc = eval_items_load(e);
+    else if (j->dataset_kind == DATASET_CLASSIFY) // classification hook: labelled images, classes, templates
+        rc = eval_classify_load(e);
     else
         rc = dataset_load_jsonl(&e->ds, j->manifest, j->images_dir, j->max_images);
     e->have_ds = rc == CN_OK;
     if (rc == CN_OK && (e->ds.n_images == 0 || e->ds.n_captions == 0))
         rc =
             cn_fail(CN_E_DATA, "%s: the dataset has %d images and %d captions: nothing to evaluate",
-                    j->dataset_kind == DATASET_COCO ? j->captions_json : j->manifest, e->ds.n_images, e->ds.n_captions);
+                    j->dataset_kind == DATASET_COCO       ? j->captions_json
+                    : j->dataset_kind == DATASET_CLASSIFY ? j->dataset_path
+                                                          : j->manifest, e->ds.n_images, e->ds.n_captions);
     if ((rc = eval_agree(rc))) return rc;
 
     rc = variants_load(&e->vs, j->variants_file);
@@ -194,6 +198,8 @@ static void eval_free(Eval *e) {
     if (e->have_job) job_free(&e->job);
     if (e->items) items_free(e->items); // items hook
     free(e->items);
+    if (e->cls) classify_free(e->cls); // classification hook
+    free(e->cls);
     free(e->job_text_full);
     free(e->variants_text);
     free(e->model_sha256);
@@ -222,6 +228,7 @@ static int run_phases(Eval *e) {
     if (rc == CN_OK) rc = eval_images(e);
     if (rc == CN_OK) rc = eval_similarity(e);
     if (rc == CN_OK && e->items) rc = eval_items(e); // items hook: the item phase (docs/items.md)
+    if (rc == CN_OK && e->cls) rc = eval_classify(e); // classification hook (docs/classification.md)
     if (rc != CN_OK) {
         // every rank left at the same round (eval_agree), so the collective close is safe
         char msg[1024];

@@ -551,3 +551,15 @@ int eval_items_load(Eval *e) {
     }
     return rc;
 }
+
+// ---- shared with the other extra phases (eval.h; eval_classify.c) ------------------------------------
+int eval_h5_rows(H5Out *o, hid_t d, const char *name, H5Kind k, int write, int64_t row0, int64_t nr, void *buf) {
+    return rows_rw(o, d, name, k, write, row0, nr, buf);
+}
+
+int eval_h5_create(H5Creating *c, const char *name, int k, int rank, const hsize_t *dims, const void *fill,
+                   const void *data) {
+    return create_kind(c, name, k, rank, dims, fill, data);
+}
+
+int eval_h5_group(H5Creating *c, const char *name) { return make_group(c, name); }

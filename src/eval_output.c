@@ -129,6 +129,7 @@ static int create_output(Eval *e) {
     if (!rc) rc = write_static(e, &c);
     if (!rc) rc = write_texts(e, &c);
     if (!rc && e->items) rc = eval_items_create(e, &c); // items hook: /items (docs/items.md)
+    if (!rc && e->cls) rc = eval_classify_create(e, &c); // classification hook: /classify
     if (!rc) rc = h5out_create_commit(&c);
     if (rc) h5out_create_abort(&c);
     return rc;

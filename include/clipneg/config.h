@@ -11,7 +11,8 @@
 typedef enum { BACKEND_AUTO = 0, BACKEND_CPU = 1, BACKEND_CUDA = 2 } BackendKind;
 typedef enum { PREC_FP32 = 0, PREC_TF32 = 1, PREC_FP16 = 2, PREC_BF16 = 3 } Precision;
 // DATASET_ITEMS: a manifest of choice/region items (docs/items.md, include/clipneg/items.h).
-typedef enum { DATASET_COCO = 0, DATASET_JSONL = 1, DATASET_ITEMS = 2 } DatasetKind;
+// DATASET_CLASSIFY: zero-shot classification over labelled images (docs/classification.md, classify.h).
+typedef enum { DATASET_COCO = 0, DATASET_JSONL = 1, DATASET_ITEMS = 2, DATASET_CLASSIFY = 3 } DatasetKind;
 
 typedef struct {
     char *job_path;         // as given
@@ -29,6 +30,10 @@ typedef struct {
     char *manifest;         // jsonl/items: manifest path (required for both)
     int max_images;         // 0 = all (first N images by id: quick trials)
     double crop_expand;     // items: region boxes grow by this factor about their centre (default 1.0)
+    char *dataset_path;     // classification: ImageFolder folder or CSV file ([dataset] path)
+    char *classnames;       // classification: class names, one per line (optional for ImageFolder)
+    char *templates;        // classification: prompt templates with {c}, one per line (required)
+    char *negated_templates;// classification: the negation probe's templates (default "a photo of no {c}.")
     // [variants]
     char *variants_file;    // required
     char *base_variant;     // positive base for flips/accuracy (job_load fills in the first positive
