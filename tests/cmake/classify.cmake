@@ -4,3 +4,5 @@
 # many-models table from real small runs.
 clipneg_py_test(${CMAKE_CURRENT_SOURCE_DIR}/python/test_classify.py LABELS python mpi TIMEOUT 600)
 set_property(TEST py_classify APPEND PROPERTY ENVIRONMENT "CLIPNEG_MPIEXEC=${MPIEXEC_EXECUTABLE}")
+clipneg_py_test(${CMAKE_CURRENT_SOURCE_DIR}/python/test_table.py LABELS python mpi TIMEOUT 600)
+set_property(TEST py_table APPEND PROPERTY ENVIRONMENT "CLIPNEG_MPIEXEC=${MPIEXEC_EXECUTABLE}")
