@@ -62,15 +62,16 @@ def main(argv=None):
             from . import suite
 
             fmt = "csv" if a.csv else "latex" if a.latex else "markdown"
+            runs = _runs(a.files)  # every file checked first (missing, not a clipneg file: a clear error)
             if not a.long and (a.suite or suite.is_suite(a.files)):
                 # benchmarks side by side (docs/analysis.md), then the seed's Table 1 of the COCO runs
                 text = suite.render(a.files, fmt)
                 coco = suite.table1_paths(a.files)
                 if coco and fmt != "csv":
                     head = "% Table 1\n" if fmt == "latex" else "\nTable 1 (COCO caption-variant runs):\n\n"
-                    text += head + table.render(_runs(coco), fmt)
+                    text += head + table.render([r for r in runs if r.path in coco], fmt)
             else:
-                text = table.render(_runs(a.files), fmt, a.long)
+                text = table.render(runs, fmt, a.long)
             if a.output:
                 with open(a.output, "w", encoding="utf-8") as f:
                     f.write(text)
