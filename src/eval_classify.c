@@ -117,19 +117,10 @@ static int open_handles(Eval *e, ClsHandles *h) {
     int rc = CN_OK;
     for (int id = 0; id < CL_COUNT; id++) h->d[id] = -1;
     for (int id = 0; id < CL_COUNT && rc == CN_OK; id++) {
-        hsize_t want[2] = {0, 1}, have[2] = {0, 1};
+        hsize_t want[2] = {0, 1};
         int rank = cl_dims(e, (ClsDs)id, want);
-        h->d[id] = H5Dopen2(e->out.fid, CL_PATHS[id], H5P_DEFAULT);
-        if (h->d[id] < 0)
-            return cn_fail(CN_E_RESUME, "%s: has no %s: it was not written by this classification job (use --fresh)",
-                           e->out_path, CL_PATHS[id]);
-        hid_t fs = H5Dget_space(h->d[id]);
-        int frank = H5Sget_simple_extent_ndims(fs);
-        H5Sget_simple_extent_dims(fs, have, NULL);
-        H5Sclose(fs);
-        if (frank != rank || have[0] != want[0] || have[1] != want[1])
-            rc = cn_fail(CN_E_RESUME, "%s: %s has another shape than this run's (classes or images changed? use --fresh)",
-                         e->out_path, CL_PATHS[id]);
+        rc = eval_h5_open_shape(e, CL_PATHS[id], rank, want, "a classification job with these classes and images",
+                                &h->d[id]);
     }
     return rc;
 }

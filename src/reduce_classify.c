@@ -102,14 +102,6 @@ done:
 static cJSON *num(double x) { return isfinite(x) ? cJSON_CreateNumber(x) : cJSON_CreateNull(); }
 
 static int add_json(const char *json_path, const ClassifyStats *st) {
-    char *text = NULL;
-    if (cn_read_file(json_path, &text, NULL) != CN_OK) return CN_E_IO;
-    cJSON *root = cJSON_Parse(text);
-    free(text);
-    if (!cJSON_IsObject(root)) {
-        cJSON_Delete(root);
-        return cn_fail(CN_E_IO, "%s: not the JSON object `clipneg reduce` wrote", json_path);
-    }
     cJSON *o = cJSON_CreateObject();
     const struct { const char *name; int64_t v; } ci[] = {{"n", st->n}, {"n_valid", st->n_valid}, {"n_classes", st->n_classes},
                                                          {"top1", st->top1}, {"top5", st->top5}, {"ties", st->ties},
@@ -119,16 +111,7 @@ static int add_json(const char *json_path, const ClassifyStats *st) {
     cJSON_AddItemToObject(o, "accuracy_top5", num(st->acc_top5));
     cJSON_AddItemToObject(o, "accuracy_negated_top1", num(st->acc_negated_top1));
     cJSON_AddItemToObject(o, "chance", num(st->chance));
-    cJSON_DeleteItemFromObjectCaseSensitive(root, "classify");
-    cJSON_AddItemToObject(root, "classify", o);
-    char *out = cJSON_Print(root);
-    cJSON_Delete(root);
-    FILE *fp = fopen(json_path, "w");
-    int rc = CN_OK;
-    if (!fp || fputs(out, fp) < 0 || fputc('\n', fp) < 0) rc = cn_fail(CN_E_IO, "%s: cannot write", json_path);
-    if (fp && fclose(fp) != 0 && rc == CN_OK) rc = cn_fail(CN_E_IO, "%s: cannot write", json_path);
-    free(out);
-    return rc;
+    return rio_json_set(json_path, "classify", o);
 }
 
 static void pct(char *buf, size_t n, double x) {

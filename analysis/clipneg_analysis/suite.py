@@ -27,7 +27,7 @@ import h5py
 import numpy as np
 
 from . import classify, items
-from .run import _str
+from .run import _str, job_section
 
 # Benchmarks in the order the papers' tables put them; unknown formats follow in order of appearance.
 ORDER = ["classification", "coco", "jsonl", "valse-existence", "negrefcocog", "negbench-mcq", "negbench-retrieval",
@@ -37,16 +37,7 @@ DATASET_KEYS = ("path", "manifest", "captions")  # the [dataset] key naming the 
 
 def job_dataset(job_text):
     """(format, dataset file name without extension) from a stored job text."""
-    section, vals = None, {}
-    for line in job_text.splitlines():
-        s = line.strip()
-        m = re.match(r"\[(.*)\]", s)
-        if m:
-            section = m.group(1).strip()
-            continue
-        m = re.match(r"([A-Za-z_]+)\s*=\s*([^;#]*)", s)
-        if section == "dataset" and m:
-            vals[m.group(1)] = m.group(2).strip()
+    vals = job_section(job_text, "dataset")
     fmt = vals.get("format", "coco") or "coco"
     name = next((vals[k] for k in DATASET_KEYS if vals.get(k)), "")
     stem = os.path.basename(name.rstrip("/"))

@@ -99,6 +99,9 @@ int eval_h5_rows(H5Out *o, hid_t d, const char *name, H5Kind k, int write, int64
 int eval_h5_create(H5Creating *c, const char *name, int k, int rank, const hsize_t *dims, const void *fill,
                    const void *data);
 int eval_h5_group(H5Creating *c, const char *name);
+// Open dataset `name` of the output on this rank and check that it has `rank` dims equal to `want`;
+// else CN_E_RESUME naming the job kind that writes it (`writer`) and --fresh.
+int eval_h5_open_shape(Eval *e, const char *name, int rank, const hsize_t *want, const char *writer, hid_t *d);
 // Zero-shot classification ([dataset] format = classification, docs/classification.md): /classify
 // created by rank 0 with the file, the classifier and prediction phases after the main phases.
 int eval_classify_load(Eval *e); // classes, templates, labelled images + the induced dataset (into e->ds)

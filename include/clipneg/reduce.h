@@ -185,6 +185,10 @@ int rio_write_attr_int(hid_t loc, const char *name, int64_t value);
 int rio_write_attr_doubles(hid_t loc, const char *name, const double *values, int64_t n);
 // Delete a group/dataset if it exists (collective).
 int rio_delete(hid_t file, const char *path);
+// Replace the member `key` of the JSON object in json_path (written by `clipneg reduce`) with
+// `value` (taken over, freed here in every case) and rewrite the file. CN_OK or CN_E_IO.
+struct cJSON;
+int rio_json_set(const char *json_path, const char *key, struct cJSON *value);
 
 // ---- work splitting --------------------------------------------------------------------------
 // Contiguous share of `n` items for `rank` of `nranks`: [*lo, *hi).
