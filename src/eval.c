@@ -152,6 +152,7 @@ static int load_inputs(Eval *e) {
     sha256_update(&h, e->job_text_full, strlen(e->job_text_full));
     sha256_update(&h, "\n", 1);
     sha256_update(&h, e->variants_text, strlen(e->variants_text));
+    if (e->cls) eval_classify_hash(e, &h); // classification hook: classes, templates, labelled images
     sha256_final(&h, d);
     sha256_hex(d, e->job_sha256);
     e->random_weights = detect_random_weights(&e->model);

@@ -318,6 +318,20 @@ int eval_classify(Eval *e) {
     return rc;
 }
 
+static void hash_strings(Sha256 *h, const char *tag, char *const *v, int n) {
+    sha256_update(h, tag, strlen(tag) + 1);
+    for (int i = 0; i < n; i++) sha256_update(h, v[i], strlen(v[i]) + 1); // NUL-separated: no ambiguity
+}
+
+void eval_classify_hash(const Eval *e, Sha256 *h) {
+    const ClassifySet *s = e->cls;
+    hash_strings(h, "classnames", s->classnames, s->n_classes);
+    hash_strings(h, "templates", s->templates, s->n_templates);
+    hash_strings(h, "negated_templates", s->neg_templates, s->n_neg_templates);
+    hash_strings(h, "images", s->images, s->n_images);
+    sha256_update(h, s->labels, sizeof(int32_t) * (size_t)s->n_images);
+}
+
 // `[dataset] format = classification` (eval.c's dataset step): the labelled images, classes and
 // templates, and the dataset they induce. e->cls stays allocated (maybe empty) for eval_free.
 int eval_classify_load(Eval *e) {

@@ -153,8 +153,8 @@ static void describe_mismatch(const Eval *e, const H5Existing *ex, char *msg, si
         short_hash(ex->job_sha256, a, sizeof a);
         short_hash(e->job_sha256, b, sizeof b);
         ADD("; job_sha256 differs (file %s, this run %s: the job file, its --set overrides or the variants file "
-            "changed)",
-            a, b);
+            "changed%s)",
+            a, b, e->cls ? ", or the class names, templates or labelled images" : "");
     }
     if (strcmp(ex->model_sha256, e->model_sha256) != 0)
         ADD("; model_sha256 differs (file '%s', this run '%s')", ex->model_sha256, e->model_sha256);

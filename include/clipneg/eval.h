@@ -22,6 +22,7 @@
 #include "clipneg/items.h"
 #include "clipneg/model.h"
 #include "clipneg/plan.h"
+#include "clipneg/sha256.h"
 #include "clipneg/tokenizer.h"
 #include "clipneg/variants.h"
 
@@ -107,6 +108,9 @@ int eval_h5_open_shape(Eval *e, const char *name, int rank, const hsize_t *want,
 int eval_classify_load(Eval *e); // classes, templates, labelled images + the induced dataset (into e->ds)
 int eval_classify_create(Eval *e, H5Creating *c);
 int eval_classify(Eval *e);
+// Adds what the results depend on beyond the job text (class names, templates, negated templates,
+// image paths and labels) to the job hash, so a resume after editing those files is refused.
+void eval_classify_hash(const Eval *e, Sha256 *h);
 
 // Round bookkeeping shared by the phases (eval_progress.c).
 // At a round boundary: all ranks agree whether a stop signal arrived anywhere (MPI_Allreduce).

@@ -314,3 +314,21 @@ def test_demo_job_runs(tmp_path):
     assert p.returncode == 0, p.stderr
     d = classify_of(os.path.join(tmp_path, "classification-demo.h5"))
     assert len(d["classnames"]) == 6 and d["topk"].shape == (43, 5) and (d["status"] == 1).all()
+
+
+def test_resume_refuses_edited_inputs(run, tmp_path):
+    """The class names, templates and labels are part of the job hash: after editing the templates
+    file the existing (partial) output is refused (exit 7) instead of mixing two classifiers."""
+    d = str(tmp_path)
+    tmpl = os.path.join(d, "t.txt")
+    with open(tmpl, "w") as fp:
+        fp.write("a photo of a {c}.\na drawing of a {c}.\n")
+    job = write_job(d, "edited", os.path.join(run["dir"], "folder"), templates=tmpl)
+    p = run_eval(0, job, [], env_for(d, CLIPNEG_TEST_KILL_AFTER_ROUNDS=3))
+    assert p.returncode != 0
+    with open(tmpl, "w") as fp:
+        fp.write("a photo of a {c}.\na sketch of a {c}.\n")
+    p = run_eval(0, job, [], env_for(d))
+    assert p.returncode == 7, p.stderr
+    assert "job_sha256 differs" in p.stderr and "class names, templates or labelled images" in p.stderr
+    assert run_eval(0, job, ["--fresh"], env_for(d)).returncode == 0
