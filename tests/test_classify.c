@@ -14,6 +14,7 @@
 
 #include "clipneg/classify.h"
 #include "clipneg/common.h"
+#include "clipneg/config.h"
 #include "test_check.h"
 
 static char g_dir[64];
@@ -219,6 +220,44 @@ static void test_shipped_files(void) {
     free(v), free(ln);
 }
 
+// The job keys: format = classification needs path and templates; the others are optional.
+static void test_job_keys(void) {
+    put("v.ini", "[caption]\ntemplate = {caption}\npolarity = positive\n");
+    put("t.txt", "a {c}\n");
+    mk("m");
+    struct { const char *dataset, *msg; } cases[] = {
+        {"format = classification\ntemplates = t.txt\n", "[dataset] path: required key missing (format = classification)"},
+        {"format = classification\npath = m\n", "[dataset] templates: required key missing (format = classification)"},
+        {"format = classification\npath = m\ntemplates = t.txt\nnegated_templates = nothere.txt\n",
+         "[dataset] negated_templates"},
+        {"format = classification\npath = m\ntemplates = t.txt\nclassnames = t.txt\n", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char text[512];
+        snprintf(text, sizeof text, "[model]\npath = m\n[dataset]\n%s[variants]\nfile = v.ini\n", cases[i].dataset);
+        put("job.ini", text);
+        char *job_path = path_of("job.ini");
+        JobConfig job;
+        int rc = job_load(&job, job_path, NULL);
+        if (!cases[i].msg) {
+            CHECK_INT(rc, CN_OK);
+            if (rc == CN_OK) {
+                CHECK_INT(job.dataset_kind, DATASET_CLASSIFY);
+                CHECK(job.dataset_path && strstr(job.dataset_path, "/m"));
+                CHECK(job.templates && job.classnames && !job.negated_templates);
+                job_free(&job);
+            }
+        } else {
+            CHECK_INT(rc, CN_E_CONFIG);
+            if (!strstr(cn_last_error(), cases[i].msg)) {
+                fprintf(stderr, "FAIL job case %zu: '%s' lacks '%s'\n", i, cn_last_error(), cases[i].msg);
+                g_failures++;
+            }
+        }
+        free(job_path);
+    }
+}
+
 int main(void) {
     snprintf(g_dir, sizeof g_dir, "/tmp/test_classify_XXXXXX");
     if (!mkdtemp(g_dir)) return 1;
@@ -227,6 +266,7 @@ int main(void) {
     test_csv();
     test_image_folder();
     test_shipped_files();
+    test_job_keys();
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
     if (system(cmd) != 0) fprintf(stderr, "note: could not remove %s\n", g_dir);
