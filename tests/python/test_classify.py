@@ -332,3 +332,21 @@ def test_resume_refuses_edited_inputs(run, tmp_path):
     assert p.returncode == 7, p.stderr
     assert "job_sha256 differs" in p.stderr and "class names, templates or labelled images" in p.stderr
     assert run_eval(0, job, ["--fresh"], env_for(d)).returncode == 0
+
+
+def test_missing_image_is_recorded_and_skipped(run, tmp_path):
+    d = str(tmp_path)
+    with open(os.path.join(d, "rows.csv"), "w") as fp:
+        fp.write("image,label\n" + "".join(f"{f},{c}\n" for f, c in run["rows"][:4]) + "not_there.jpg,0\n")
+    job = write_job(d, "missing", os.path.join(d, "rows.csv"), classnames=os.path.join(run["dir"], "classes.txt"),
+                    images=os.path.join(COCO, "val2017"))
+    p = run_eval(0, job, [], env_for(d))
+    assert p.returncode == 0, p.stderr
+    assert subprocess.run([BIN, "reduce", os.path.join(d, "missing.h5"), "--bootstrap", "0"], env=env_for(d),
+                          capture_output=True).returncode == 0
+    m = classify_of(os.path.join(d, "missing.h5"))
+    assert list(m["status"]) == [1, 1, 1, 1, 2]
+    assert list(m["topk"][4]) == [-1] * 5 and np.isnan(m["label_sim"][4])
+    assert (m["stats"]["n"], m["stats"]["n_valid"]) == (5, 4)
+    a = classify_of(run["out"])
+    assert np.array_equal(m["topk"][:4], a["topk"][:4])  # the others are unaffected
