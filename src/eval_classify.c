@@ -22,8 +22,6 @@
 #include "clipneg/encoder.h"
 #include "clipneg/eval.h"
 
-enum { CLS_PENDING = 0, CLS_OK = 1, CLS_IMAGE_FAILED = 2 }; // /classify/status
-
 typedef enum {
     CL_W,          // /classify/classifier [C, D] float32
     CL_W_NEG,      // /classify/classifier_negated [C, D] float32
@@ -76,7 +74,7 @@ int eval_classify_create(Eval *e, H5Creating *c) {
     if (!rc) rc = eval_h5_create(c, "/classify/templates", H5K_STR, 1, dt, NULL, s->templates);
     if (!rc) rc = eval_h5_create(c, "/classify/negated_templates", H5K_STR, 1, dn, NULL, s->neg_templates);
     if (!rc) rc = eval_h5_create(c, "/classify/label", H5K_I32, 1, di, NULL, s->labels);
-    const int8_t pending = CLS_PENDING;
+    const int8_t pending = CLASSIFY_PENDING;
     const uint8_t zero = 0;
     const int32_t minus1 = -1;
     const float nan_f = NAN;
@@ -249,10 +247,10 @@ static void classify_shard(const Eval *e, const float *W, const float *Wn, ClsSh
         sh->label_sim[i] = sh->neg_label[i] = NAN;
         sh->n_max[i] = sh->neg_top1[i] = -1;
         if (!isfinite(v[0])) { // NaN row: the image failed (/images/status says why)
-            sh->status[i] = CLS_IMAGE_FAILED;
+            sh->status[i] = CLASSIFY_IMAGE_FAILED;
             continue;
         }
-        sh->status[i] = CLS_OK;
+        sh->status[i] = CLASSIFY_OK;
         cosines(v, W, C, D, sh->logits);
         sh->n_max[i] = classify_topk(sh->logits, (int)C, (int)K, tk);
         for (int64_t k = 0; k < K; k++) ts[k] = tk[k] >= 0 ? sh->logits[tk[k]] : NAN;

@@ -14,8 +14,6 @@
 #include "clipneg/common.h"
 #include "clipneg/reduce.h"
 
-enum { CLS_OK = 1 }; // /classify/status
-
 int reduce_classify_compute(const char *path, ClassifyStats *st, int *present) {
     memset(st, 0, sizeof *st);
     *present = 0;
@@ -49,7 +47,7 @@ int reduce_classify_compute(const char *path, ClassifyStats *st, int *present) {
     }
     st->n = N;
     for (int64_t i = 0; i < N; i++) {
-        if (status[i] != CLS_OK) continue;
+        if (status[i] != CLASSIFY_OK) continue;
         st->n_valid++;
         st->top1 += topk[i * K] == label[i];
         for (int64_t k = 0; k < K; k++)

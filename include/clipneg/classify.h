@@ -3,8 +3,7 @@
 // class names and prompt templates from files. The classifier is open_clip's
 // build_zero_shot_classifier: per class, the mean of the L2-normalised embeddings of its prompts
 // (one per template), normalised again; an image's prediction is the first maximum of its cosines
-// with the C class vectors (ties go to the lower class index, as torch.topk on CPU does for the
-// first place). A second classifier from negated templates ("a photo of no {c}.") is the negation
+// with the C class vectors (ties go to the lower class index, as numpy's and torch's argmax). A second classifier from negated templates ("a photo of no {c}.") is the negation
 // probe: a model that reads "no" should not pick the image's class with it.
 //
 //   src/dataset_classify.c   the files (classnames, templates, ImageFolder/CSV) and the induced dataset
@@ -20,6 +19,8 @@
 
 #define CLASSIFY_TOPK 5                             // predictions kept per image
 #define CLASSIFY_DEFAULT_NEGATED "a photo of no {c}." // the negation probe without a negated_templates file
+
+enum { CLASSIFY_PENDING = 0, CLASSIFY_OK = 1, CLASSIFY_IMAGE_FAILED = 2 }; // /classify/status
 
 typedef struct {
     char *source;          // [dataset] path as given: the ImageFolder folder or the CSV file
