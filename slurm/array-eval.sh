@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# array-eval.sh — array task i evaluates line i+1 of $CLIPNEG_JOB_LIST (submit.sh --array).
+# array-eval.sh — array task i evaluates line i+1 of $CLIPNEG_JOB_LIST (submit.sh --array / --model):
+# "JOB <tab> OUTPUT [<tab> MODEL]"; a MODEL replaces the job's [model] path.
 #SBATCH --job-name=clipneg-eval
 #SBATCH --nodes=1
 #SBATCH --ntasks-per-node=4
@@ -10,5 +11,6 @@
 #SBATCH --signal=B:USR1@120
 #SBATCH --open-mode=append
 set -uo pipefail
-JOB=$(sed -n "$(( SLURM_ARRAY_TASK_ID + 1 ))p" "$CLIPNEG_JOB_LIST")
-exec bash "$CLIPNEG_SLURM_DIR/eval.sbatch" "$JOB" --output "$CLIPNEG_OUT_DIR/$(basename "$JOB" .ini).h5" "$@"
+IFS=$'\t' read -r JOB OUT MODEL < <(sed -n "$(( SLURM_ARRAY_TASK_ID + 1 ))p" "$CLIPNEG_JOB_LIST")
+[ -n "${MODEL:-}" ] && set -- --set "model.path=$MODEL" "$@"
+exec bash "$CLIPNEG_SLURM_DIR/eval.sbatch" "$JOB" --output "$OUT" "$@"

@@ -7,6 +7,7 @@
 
 #include "clipneg/commands.h"
 #include "clipneg/common.h"
+#include "clipneg/classify.h"
 #include "clipneg/items.h"
 #include "clipneg/reduce.h"
 
@@ -106,6 +107,9 @@ int cmd_reduce(int argc, char **argv) {
     // no-op otherwise. After the block above: /stats is replaced as a whole there.
     MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD);
     if (rc == CN_OK) rc = reduce_items(o.path, json, o.print_table);
+    // Zero-shot classification files (docs/classification.md): /stats/classify, "classify" in the JSON.
+    MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (rc == CN_OK) rc = reduce_classify(o.path, json, o.print_table);
     if (rc && cn_rank() == 0) fprintf(stderr, "[clipneg] error: %s\n", cn_last_error());
     free(json);
     reduce_result_free(&r);

@@ -49,10 +49,10 @@ static const int BACKEND_VALUES[] = {BACKEND_AUTO, BACKEND_CPU, BACKEND_CUDA};
 static const char *const PRECISION_NAMES[] = {"fp32", "tf32", "fp16", "bf16", NULL};
 static const int PRECISION_VALUES[] = {PREC_FP32, PREC_TF32, PREC_FP16, PREC_BF16};
 static const char *const FORMAT_NAMES[] = {"coco", "jsonl", "items", "negbench-mcq", "negbench-retrieval",
-                                           "negrefcocog", "valse-existence", "sugarcrepe", NULL};
+                                           "negrefcocog", "valse-existence", "sugarcrepe", "classification", NULL};
 static const int FORMAT_VALUES[] = {DATASET_COCO, DATASET_JSONL, DATASET_ITEMS, DATASET_NEGBENCH_MCQ,
                                     DATASET_NEGBENCH_RETRIEVAL, DATASET_NEGREFCOCOG, DATASET_VALSE_EXISTENCE,
-                                    DATASET_SUGARCREPE};
+                                    DATASET_SUGARCREPE, DATASET_CLASSIFY};
 static const char *const GELU_NAMES[] = {"auto", "true", "false", "yes", "no", "1", "0", NULL};
 static const int GELU_VALUES[] = {-1, 1, 0, 1, 0, 1, 0};
 static const char *const DTYPE_NAMES[] = {"float16", "float32", NULL};
@@ -73,6 +73,9 @@ static const KeySpec KEYS[] = {
     {"dataset", "crop_expand", K_DOUBLE, F(crop_expand), 1, 10, NULL, NULL},
     {"dataset", "path", K_ANYPATH, F(dataset_path), 0, 0, NULL, NULL},
     {"dataset", "image_prefix", K_STRING, F(image_prefix), 0, 0, NULL, NULL},
+    {"dataset", "classnames", K_FILE, F(classnames), 0, 0, NULL, NULL},
+    {"dataset", "templates", K_FILE, F(templates), 0, 0, NULL, NULL},
+    {"dataset", "negated_templates", K_FILE, F(negated_templates), 0, 0, NULL, NULL},
     {"variants", "file", K_FILE, F(variants_file), 0, 0, NULL, NULL},
     {"variants", "base_variant", K_STRING, F(base_variant), 0, 0, NULL, NULL},
     {"output", "path", K_OUTPATH, F(output_path), 0, 0, NULL, NULL},
@@ -444,6 +447,9 @@ static int cross_checks(JobConfig *job, const JobParse *p) {
     if (job->dataset_kind == DATASET_COCO) {
         if ((rc = require(job, p, "dataset", "captions", " (format = coco)")) != CN_OK) return rc;
         if ((rc = require(job, p, "dataset", "images", " (format = coco)")) != CN_OK) return rc;
+    } else if (job->dataset_kind == DATASET_CLASSIFY) {
+        if ((rc = require(job, p, "dataset", "path", " (format = classification)")) != CN_OK) return rc;
+        if ((rc = require(job, p, "dataset", "templates", " (format = classification)")) != CN_OK) return rc;
     } else if (job->dataset_kind >= DATASET_NEGBENCH_MCQ) { // a benchmark's published file (docs/benchmarks.md)
         char why[64];
         snprintf(why, sizeof why, " (format = %s)", FORMAT_NAMES[job->dataset_kind]);
@@ -511,6 +517,9 @@ void job_free(JobConfig *job) {
     free(job->manifest);
     free(job->dataset_path);
     free(job->image_prefix);
+    free(job->classnames);
+    free(job->templates);
+    free(job->negated_templates);
     free(job->variants_file);
     free(job->base_variant);
     free(job->output_path);

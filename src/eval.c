@@ -119,6 +119,8 @@ static int load_inputs(Eval *e) {
         rc = eval_items_load(e); // the item manifest or benchmark file, and the dataset it induces
     else if (j->dataset_kind == DATASET_NEGBENCH_RETRIEVAL) // a published CSV as the main dataset
         rc = bench_load_negbench_retrieval(&e->ds, j);
+    else if (j->dataset_kind == DATASET_CLASSIFY) // classification hook: labelled images, classes, templates
+        rc = eval_classify_load(e);
     else
         rc = dataset_load_jsonl(&e->ds, j->manifest, j->images_dir, j->max_images);
     e->have_ds = rc == CN_OK;
@@ -154,6 +156,7 @@ static int load_inputs(Eval *e) {
     sha256_update(&h, e->job_text_full, strlen(e->job_text_full));
     sha256_update(&h, "\n", 1);
     sha256_update(&h, e->variants_text, strlen(e->variants_text));
+    if (e->cls) eval_classify_hash(e, &h); // classification hook: classes, templates, labelled images
     sha256_final(&h, d);
     sha256_hex(d, e->job_sha256);
     e->random_weights = detect_random_weights(&e->model);
@@ -200,6 +203,8 @@ static void eval_free(Eval *e) {
     if (e->have_job) job_free(&e->job);
     if (e->items) items_free(e->items); // items hook
     free(e->items);
+    if (e->cls) classify_free(e->cls); // classification hook
+    free(e->cls);
     free(e->job_text_full);
     free(e->variants_text);
     free(e->model_sha256);
@@ -228,6 +233,7 @@ static int run_phases(Eval *e) {
     if (rc == CN_OK) rc = eval_images(e);
     if (rc == CN_OK) rc = eval_similarity(e);
     if (rc == CN_OK && e->items) rc = eval_items(e); // items hook: the item phase (docs/items.md)
+    if (rc == CN_OK && e->cls) rc = eval_classify(e); // classification hook (docs/classification.md)
     if (rc != CN_OK) {
         // every rank left at the same round (eval_agree), so the collective close is safe
         char msg[1024];

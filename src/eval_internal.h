@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "clipneg/backend.h"
+#include "clipneg/classify.h"
 #include "clipneg/config.h"
 #include "clipneg/dataset.h"
 #include "clipneg/eval.h"
@@ -25,6 +26,7 @@
 #include "clipneg/items.h"
 #include "clipneg/model.h"
 #include "clipneg/plan.h"
+#include "clipneg/sha256.h"
 #include "clipneg/tokenizer.h"
 #include "clipneg/variants.h"
 
@@ -64,6 +66,7 @@ typedef struct {
     int test_round_delay_ms;
     Progress prog;
     ItemSet *items; // [dataset] format = items: the item manifest (eval_items.c), else NULL
+    ClassifySet *cls; // [dataset] format = classification (eval_classify.c), else NULL
 } Eval;
 
 // Output file (eval_output.c). probe: rank 0, before the model loads: can `path` be created or
@@ -81,6 +84,25 @@ int eval_similarity(Eval *e);
 int eval_items_load(Eval *e); // the manifest + the induced dataset (into e->ds)
 int eval_items_create(Eval *e, H5Creating *c);
 int eval_items(Eval *e);
+// Row I/O and creation helpers of eval_items.c, shared with the other extra phases: collective
+// read/write of full rows [row0, row0 + nr) of an open dataset (nr = 0: join, select none);
+// creation (rank 0) of a contiguous dataset of kind k (-1: float64) with an optional fill and data;
+// a group.
+int eval_h5_rows(H5Out *o, hid_t d, const char *name, H5Kind k, int write, int64_t row0, int64_t nr, void *buf);
+int eval_h5_create(H5Creating *c, const char *name, int k, int rank, const hsize_t *dims, const void *fill,
+                   const void *data);
+int eval_h5_group(H5Creating *c, const char *name);
+// Open dataset `name` of the output on this rank and check that it has `rank` dims equal to `want`;
+// else CN_E_RESUME naming the job kind that writes it (`writer`) and --fresh.
+int eval_h5_open_shape(Eval *e, const char *name, int rank, const hsize_t *want, const char *writer, hid_t *d);
+// Zero-shot classification ([dataset] format = classification, docs/classification.md): /classify
+// created by rank 0 with the file, the classifier and prediction phases after the main phases.
+int eval_classify_load(Eval *e); // classes, templates, labelled images + the induced dataset (into e->ds)
+int eval_classify_create(Eval *e, H5Creating *c);
+int eval_classify(Eval *e);
+// Adds what the results depend on beyond the job text (class names, templates, negated templates,
+// image paths and labels) to the job hash, so a resume after editing those files is refused.
+void eval_classify_hash(const Eval *e, Sha256 *h);
 
 // Round bookkeeping shared by the phases (eval_progress.c).
 // At a round boundary: all ranks agree whether a stop signal arrived anywhere (MPI_Allreduce).

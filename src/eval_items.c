@@ -309,28 +309,31 @@ static void close_handles(ItemHandles *h) {
         if (h->d[id] >= 0) H5Dclose(h->d[id]);
 }
 
+int eval_h5_open_shape(Eval *e, const char *name, int rank, const hsize_t *want, const char *writer, hid_t *d) {
+    *d = H5Dopen2(e->out.fid, name, H5P_DEFAULT);
+    if (*d < 0)
+        return cn_fail(CN_E_RESUME, "%s: has no %s: it was not written by %s (use --fresh)", e->out_path, name, writer);
+    hsize_t have[3] = {0, 1, 1};
+    hid_t fs = H5Dget_space(*d);
+    int frank = H5Sget_simple_extent_ndims(fs);
+    H5Sget_simple_extent_dims(fs, have, NULL);
+    H5Sclose(fs);
+    int same = frank == rank;
+    for (int j = 0; j < rank && same; j++) same = have[j] == want[j];
+    if (!same)
+        return cn_fail(CN_E_RESUME, "%s: %s has another shape than this run's (not written by %s? use --fresh)", e->out_path,
+                       name, writer);
+    return CN_OK;
+}
+
 // Open /items on every rank; the file must have this run's shapes (else it belongs to another manifest).
 static int open_handles(Eval *e, ItemHandles *h) {
     int rc = CN_OK;
     for (int id = 0; id < IT_DYN_COUNT; id++) h->d[id] = -1;
     for (int id = 0; id < IT_DYN_COUNT && rc == CN_OK; id++) {
-        hsize_t want[3] = {0, 1, 1}, have[3] = {0, 1, 1};
+        hsize_t want[3] = {0, 1, 1};
         int rank = item_dims(e, (ItemDs)id, want);
-        if (rank == 0) continue;
-        h->d[id] = H5Dopen2(e->out.fid, IT_PATHS[id], H5P_DEFAULT);
-        if (h->d[id] < 0) {
-            rc = cn_fail(CN_E_RESUME, "%s: has no %s: it was not written by an items job with this manifest (use --fresh)",
-                         e->out_path, IT_PATHS[id]);
-            break;
-        }
-        hid_t fs = H5Dget_space(h->d[id]);
-        int frank = H5Sget_simple_extent_ndims(fs);
-        H5Sget_simple_extent_dims(fs, have, NULL);
-        H5Sclose(fs);
-        for (int j = 0; j < 3; j++)
-            if (frank != rank || have[j] != want[j])
-                rc = cn_fail(CN_E_RESUME, "%s: %s has another shape than this run's items (the manifest changed? use --fresh)",
-                             e->out_path, IT_PATHS[id]);
+        if (rank > 0) rc = eval_h5_open_shape(e, IT_PATHS[id], rank, want, "an items job with this manifest", &h->d[id]);
     }
     return rc;
 }
@@ -619,3 +622,15 @@ int eval_items_load(Eval *e) {
     }
     return rc;
 }
+
+// ---- shared with the other extra phases (eval.h; eval_classify.c) ------------------------------------
+int eval_h5_rows(H5Out *o, hid_t d, const char *name, H5Kind k, int write, int64_t row0, int64_t nr, void *buf) {
+    return rows_rw(o, d, name, k, write, row0, nr, buf);
+}
+
+int eval_h5_create(H5Creating *c, const char *name, int k, int rank, const hsize_t *dims, const void *fill,
+                   const void *data) {
+    return create_kind(c, name, k, rank, dims, fill, data);
+}
+
+int eval_h5_group(H5Creating *c, const char *name) { return make_group(c, name); }

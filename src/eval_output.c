@@ -129,6 +129,7 @@ static int create_output(Eval *e) {
     if (!rc) rc = write_static(e, &c);
     if (!rc) rc = write_texts(e, &c);
     if (!rc && e->items) rc = eval_items_create(e, &c); // items hook: /items (docs/items.md)
+    if (!rc && e->cls) rc = eval_classify_create(e, &c); // classification hook: /classify
     if (!rc) rc = h5out_create_commit(&c);
     if (rc) h5out_create_abort(&c);
     return rc;
@@ -154,8 +155,8 @@ static void describe_mismatch(const Eval *e, const H5Existing *ex, char *msg, si
         short_hash(ex->job_sha256, a, sizeof a);
         short_hash(e->job_sha256, b, sizeof b);
         ADD("; job_sha256 differs (file %s, this run %s: the job file, its --set overrides or the variants file "
-            "changed)",
-            a, b);
+            "changed%s)",
+            a, b, e->cls ? ", or the class names, templates or labelled images" : "");
     }
     if (strcmp(ex->model_sha256, e->model_sha256) != 0)
         ADD("; model_sha256 differs (file '%s', this run '%s')", ex->model_sha256, e->model_sha256);

@@ -3,6 +3,7 @@
 // result groups collectively (every rank creates, rank 0 alone contributes data).
 // Parallel HDF5 cannot write variable-length *datasets*, so results hold numbers only; strings go
 // into attributes (metadata, written collectively with identical values on every rank).
+#include <cjson/cJSON.h>
 #include <mpi.h>
 #include <stdlib.h>
 #include <string.h>
@@ -340,4 +341,29 @@ void allgather_items(double *buf, int64_t n_items, int stride) {
     MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, counts, displs, MPI_DOUBLE, MPI_COMM_WORLD);
     free(counts);
     free(displs);
+}
+
+int rio_json_set(const char *json_path, const char *key, cJSON *value) {
+    char *text = NULL;
+    if (cn_read_file(json_path, &text, NULL) != CN_OK) {
+        cJSON_Delete(value);
+        return CN_E_IO;
+    }
+    cJSON *root = cJSON_Parse(text);
+    free(text);
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        cJSON_Delete(value);
+        return cn_fail(CN_E_IO, "%s: not the JSON object `clipneg reduce` wrote", json_path);
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(root, key);
+    cJSON_AddItemToObject(root, key, value);
+    char *out = cJSON_Print(root);
+    cJSON_Delete(root);
+    FILE *fp = fopen(json_path, "w");
+    int rc = CN_OK;
+    if (!fp || fputs(out, fp) < 0 || fputc('\n', fp) < 0) rc = cn_fail(CN_E_IO, "%s: cannot write", json_path);
+    if (fp && fclose(fp) != 0 && rc == CN_OK) rc = cn_fail(CN_E_IO, "%s: cannot write", json_path);
+    free(out);
+    return rc;
 }

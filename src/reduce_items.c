@@ -180,14 +180,6 @@ static cJSON *int_array(const int64_t *x, int n) {
 }
 
 int reduce_items_add_json(const char *json_path, const ItemStats *st) {
-    char *text = NULL;
-    if (cn_read_file(json_path, &text, NULL) != CN_OK) return CN_E_IO;
-    cJSON *root = cJSON_Parse(text);
-    free(text);
-    if (!cJSON_IsObject(root)) {
-        cJSON_Delete(root);
-        return cn_fail(CN_E_IO, "%s: not the JSON object `clipneg reduce` wrote", json_path);
-    }
     cJSON *o = cJSON_CreateObject();
     cJSON *labels = cJSON_CreateArray();
     for (int r = 0; r < st->n_rows; r++) cJSON_AddItemToArray(labels, cJSON_CreateString(st->labels[r]));
@@ -204,16 +196,7 @@ int reduce_items_add_json(const char *json_path, const ItemStats *st) {
     cJSON_AddItemToObject(o, "mean_margin", num_array(st->mean_margin, n));
     cJSON_AddItemToObject(o, "chance", num_array(st->chance, n));
     cJSON_AddItemToObject(o, "pair_accuracy", num_array(st->pair_accuracy, n));
-    cJSON_DeleteItemFromObjectCaseSensitive(root, "items");
-    cJSON_AddItemToObject(root, "items", o);
-    char *out = cJSON_Print(root);
-    cJSON_Delete(root);
-    FILE *fp = fopen(json_path, "w");
-    int rc = CN_OK;
-    if (!fp || fputs(out, fp) < 0 || fputc('\n', fp) < 0) rc = cn_fail(CN_E_IO, "%s: cannot write", json_path);
-    if (fp && fclose(fp) != 0 && rc == CN_OK) rc = cn_fail(CN_E_IO, "%s: cannot write", json_path);
-    free(out);
-    return rc;
+    return rio_json_set(json_path, "items", o);
 }
 
 static void pct(char *buf, size_t n, double x) {

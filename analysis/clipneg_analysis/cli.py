@@ -13,12 +13,14 @@ def main(argv=None):
     ap = argparse.ArgumentParser(prog="clipneg-analysis", description="Tables and figures from clipneg evaluation files.")
     sub = ap.add_subparsers(dest="cmd", required=True)
 
-    p = sub.add_parser("table", help="Table 1 across files (one row per model)")
+    p = sub.add_parser("table", help="one row per model: benchmarks side by side, and Table 1 of COCO variant runs")
     p.add_argument("files", nargs="+")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--csv", action="store_true", help="raw numbers as CSV")
     g.add_argument("--latex", action="store_true", help="a booktabs tabular")
-    p.add_argument("--long", action="store_true", help="one row per file and variant, every statistic")
+    p.add_argument("--long", action="store_true", help="Table 1 only, one row per file and variant, every statistic")
+    p.add_argument("--suite", action="store_true",
+                   help="the benchmark table even for plain COCO runs (automatic when other benchmarks are given)")
     p.add_argument("-o", "--output", help="write to this file instead of stdout")
 
     p = sub.add_parser("tsne", help="Figure 2: t-SNE of /tsne/X (run clipneg export-tsne first)")
@@ -62,8 +64,19 @@ def main(argv=None):
         if a.cmd == "table":
             from . import table
 
+            from . import suite
+
             fmt = "csv" if a.csv else "latex" if a.latex else "markdown"
-            text = table.render(_runs(a.files), fmt, a.long)
+            runs = _runs(a.files)  # every file checked first (missing, not a clipneg file: a clear error)
+            if not a.long and (a.suite or suite.is_suite(a.files)):
+                # benchmarks side by side (docs/analysis.md), then the seed's Table 1 of the COCO runs
+                text = suite.render(a.files, fmt)
+                coco = suite.table1_paths(a.files)
+                if coco and fmt != "csv":
+                    head = "% Table 1\n" if fmt == "latex" else "\nTable 1 (COCO caption-variant runs):\n\n"
+                    text += head + table.render([r for r in runs if r.path in coco], fmt)
+            else:
+                text = table.render(runs, fmt, a.long)
             if a.output:
                 with open(a.output, "w", encoding="utf-8") as f:
                     f.write(text)

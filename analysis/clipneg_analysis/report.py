@@ -7,7 +7,7 @@ import datetime
 import html
 import os
 
-from . import hist, items, prompts, table, tsne
+from . import hist, items, prompts, suite, table, tsne
 from .load import pairs_frame, status_rows
 from .run import RunError
 from .style import RANDOM_BANNER
@@ -46,11 +46,20 @@ def build(runs, image_id=None, seed=0, with_tsne=True, tsne_iterations=500):
     if random:
         parts.append(f'<div class="banner">⚠ {RANDOM_BANNER}: {", ".join(html.escape(r.path) for r in random)} '
                      "ran a randomly initialised test model (attribute random_weights = 1).</div>")
-    parts.append("<h2>Table 1 — mean similarity, flips and negation accuracy per model</h2>")
-    parts.append(_table_html(*table.wide_rows(runs)))
-    parts.append('<p class="note">flips: captions whose negated variant is more similar to the image than the '
-                 "base caption (n/N, share); accuracy: share where the base is more similar (ties count for "
-                 "neither). Definitions: docs/reduce.md.</p>")
+    table1 = runs
+    paths = [r.path for r in runs]
+    if suite.is_suite(paths):  # several benchmarks: side by side per model (docs/analysis.md)
+        parts.append("<h2>Benchmarks per model</h2>")
+        parts.append(suite.html(*suite.build(paths)))
+        parts.append(f'<p class="note">{html.escape(suite.NOTE)}</p>')
+        coco = set(suite.table1_paths(paths))
+        table1 = [r for r in runs if r.path in coco]
+    if table1:
+        parts.append("<h2>Table 1 — mean similarity, flips and negation accuracy per model</h2>")
+        parts.append(_table_html(*table.wide_rows(table1)))
+        parts.append('<p class="note">flips: captions whose negated variant is more similar to the image than the '
+                     "base caption (n/N, share); accuracy: share where the base is more similar (ties count for "
+                     "neither). Definitions: docs/reduce.md.</p>")
     for r in runs:
         parts.append(f"<h2>{html.escape(r.label)} — {html.escape(os.path.basename(r.path))}</h2>")
         if r.random_weights:

@@ -27,20 +27,24 @@ def _strings(dset):
     return [_str(s) for s in dset[()]]
 
 
-def base_from_job_text(job_text):
-    """`[variants] base_variant = NAME` from a stored job file, else None (as clipneg reduce does)."""
-    section = None
+def job_section(job_text, section):
+    """{key: value} of one [section] of a stored job file (values without comments, stripped)."""
+    current, vals = None, {}
     for line in job_text.splitlines():
         s = line.strip()
         m = re.match(r"\[(.*)\]", s)
         if m:
-            section = m.group(1).strip()
+            current = m.group(1).strip()
             continue
-        if section == "variants":
-            m = re.match(r"base_variant\s*=\s*([^;#]*)", s)
-            if m and m.group(1).strip():
-                return m.group(1).strip()
-    return None
+        m = re.match(r"([A-Za-z_]+)\s*=\s*([^;#]*)", s)
+        if current == section and m:
+            vals[m.group(1)] = m.group(2).strip()
+    return vals
+
+
+def base_from_job_text(job_text):
+    """`[variants] base_variant = NAME` from a stored job file, else None (as clipneg reduce does)."""
+    return job_section(job_text, "variants").get("base_variant") or None
 
 
 class Run:

@@ -13,6 +13,7 @@ typedef enum { PREC_FP32 = 0, PREC_TF32 = 1, PREC_FP16 = 2, PREC_BF16 = 3 } Prec
 // DATASET_ITEMS: a manifest of choice/region items (docs/items.md, include/clipneg/items.h).
 // The benchmark formats read published files as they are (docs/benchmarks.md): NEGBENCH_RETRIEVAL
 // becomes a main dataset, the others item sets (items_format_is_bench in items.h).
+// DATASET_CLASSIFY: zero-shot classification over labelled images (docs/classification.md, classify.h).
 typedef enum {
     DATASET_COCO = 0,
     DATASET_JSONL = 1,
@@ -22,6 +23,7 @@ typedef enum {
     DATASET_NEGREFCOCOG = 5,
     DATASET_VALSE_EXISTENCE = 6,
     DATASET_SUGARCREPE = 7,
+    DATASET_CLASSIFY = 8,
 } DatasetKind;
 
 typedef struct {
@@ -40,8 +42,12 @@ typedef struct {
     char *manifest;         // jsonl/items: manifest path (required for both)
     int max_images;         // 0 = all (first N images by id: quick trials)
     double crop_expand;     // items: region boxes grow by this factor about their centre (default 1.0)
-    char *dataset_path;     // benchmark formats: the published file or folder (required for them)
+    char *dataset_path;     // benchmark formats: the published file or folder; classification: an
+                            // ImageFolder folder or CSV file ([dataset] path)
     char *image_prefix;     // benchmark formats: stripped from image paths that start with it (optional)
+    char *classnames;       // classification: class names, one per line (optional for ImageFolder)
+    char *templates;        // classification: prompt templates with {c}, one per line (required)
+    char *negated_templates;// classification: the negation probe's templates (default "a photo of no {c}.")
     // [variants]
     char *variants_file;    // required
     char *base_variant;     // positive base for flips/accuracy (job_load fills in the first positive

@@ -191,6 +191,10 @@ int rio_delete(hid_t file, const char *path);
 int rio_coord_strings(hid_t loc, const char *name, const char *const *strs, int64_t n);
 int rio_coord_range(hid_t loc, const char *name, int64_t n);
 int rio_coord_doubles(hid_t loc, const char *name, const double *v, int64_t n);
+// Replace the member `key` of the JSON object in json_path (written by `clipneg reduce`) with
+// `value` (taken over, freed here in every case) and rewrite the file. CN_OK or CN_E_IO.
+struct cJSON;
+int rio_json_set(const char *json_path, const char *key, struct cJSON *value);
 
 // ---- work splitting --------------------------------------------------------------------------
 // Contiguous share of `n` items for `rank` of `nranks`: [*lo, *hi).
