@@ -120,7 +120,7 @@ static int create_output(Eval *e) {
                        .random_weights = e->random_weights,
                        .backend = e->be->name,
                        .base_variant = e->job.base_variant,
-                       .precision = precision_name(e->job.precision),
+                       .precision = precision_name(e->be->precision),
                        .ranks = e->nranks,
                        .threads = e->threads,
                        .start_time = now};

@@ -9,7 +9,8 @@
 #include <stdint.h>
 
 typedef enum { BACKEND_AUTO = 0, BACKEND_CPU = 1, BACKEND_CUDA = 2 } BackendKind;
-typedef enum { PREC_FP32 = 0, PREC_TF32 = 1, PREC_FP16 = 2, PREC_BF16 = 3 } Precision;
+// PREC_AUTO: fp16 on the CUDA backend, fp32 on the CPU backend (backend_create resolves it).
+typedef enum { PREC_FP32 = 0, PREC_TF32 = 1, PREC_FP16 = 2, PREC_BF16 = 3, PREC_AUTO = 4 } Precision;
 // DATASET_ITEMS: a manifest of choice/region items (docs/items.md, include/clipneg/items.h).
 typedef enum { DATASET_COCO = 0, DATASET_JSONL = 1, DATASET_ITEMS = 2 } DatasetKind;
 
@@ -41,7 +42,7 @@ typedef struct {
     int full_dtype_f16;     // default 1 (float16), 0 = float32
     // [run]
     BackendKind backend;    // default auto
-    Precision precision;    // default fp32 (cpu supports fp32 only)
+    Precision precision;    // default auto: fp16 on cuda, fp32 on cpu (cpu supports fp32 only)
     int image_batch;        // default 32
     int text_batch;         // default 256
     int image_shard;        // images per global shard, default 64 (fixes batch composition)

@@ -347,6 +347,7 @@ extern "C" int cuda_backend_init(Backend *be, Precision prec, const ClipModel *m
     }
 
     be->name = "cuda";
+    be->precision = prec;
     be->model = m;
     be->impl = cb;
     be->encode_images = cuda_encode_images;
