@@ -40,6 +40,12 @@ int cuda_backend_init(Backend *be, Precision prec, const ClipModel *m, int devic
 int cuda_image_chunk(const ClipConfig *c, int B, long rows);
 int cuda_text_chunks(const int32_t *len, int B, long rows, int32_t *starts);
 
+// Benchmark hook (bench/gpu/bench_gpu_towers "d2d"): the input (pixels [B,3,R,R] or ids [B,context],
+// host) is uploaded once, then secs[r] = wall time of call r of the tower on device-resident input,
+// chunked as encode_* does, output left on the device; one warm-up call first. Texts are packed to
+// the batch's longest EOT + 1. CN_OK, or CN_E_MODEL when the model lacks that tower.
+int cuda_backend_time_d2d(Backend *be, int is_image, const void *host_in, int B, int reps, double *secs);
+
 // ---- text-embedding table and similarity tiles on the GPU ---------------------------------------
 // The evaluator L2-normalises embeddings on the host, gathers every rank's text rows into one
 // device table per rank, and asks for image x text tiles of dot products (= cosines).

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include <type_traits>
+#include <vector>
 
 #include "cuda_common.cuh"
 #include "encoder.cuh"
@@ -428,5 +429,85 @@ extern "C" int cuda_backend_init(Backend *be, Precision prec, const ClipModel *m
     be->destroy = cuda_destroy;
     cn_log("cuda backend: device %d (%s, sm_%d%d), %s, %.1f MiB of parameters, chunks of %ld rows", device, prop.name,
            prop.major, prop.minor, precision_label(prec), cb->param_bytes / 1048576.0, cb->chunk_rows);
+    return CN_OK;
+}
+
+// ---- benchmark hook: the towers device to device ---------------------------------------------------------------
+// bench/gpu/bench_gpu_towers times the towers without host transfers (its "d2d" mode): the input is
+// uploaded once, outputs stay on the device, and every call is cut into the chunks encode_* would
+// use. Texts are packed once to their longest EOT + 1 (the benchmark's texts all end together).
+template <typename T>
+static void d2d_forward(CudaBackend *cb, const ClipModel *m, int is_image, const void *dev_in, int B, int Tn) {
+    const DevModel<T> *d = (const DevModel<T> *)cb->model;
+    const ClipConfig *c = &m->cfg;
+    const int D = c->embed_dim;
+    if (is_image) {
+        const size_t per_image = (size_t)3 * c->image_size * c->image_size;
+        const int chunk = cuda_image_chunk(c, B, cb->chunk_rows);
+        for (int b0 = 0; b0 < B; b0 += chunk) {
+            const int n = CN_MIN(chunk, B - b0);
+            const float *px = (const float *)dev_in + b0 * per_image;
+            if (c->vision_kind == CLIP_VISION_RESNET)
+                resnet_forward<T>(d, px, n, cb->dev_out + (size_t)b0 * D, cb->compute);
+            else
+                vit_forward<T>(d, px, n, cb->dev_out + (size_t)b0 * D, cb->compute);
+        }
+        return;
+    }
+    const int32_t *ids = (const int32_t *)dev_in, *eot = ids + (size_t)B * Tn;
+    const int chunk = (int)CN_MAX(1L, CN_MIN((long)kMaxTextChunk, cb->chunk_rows / Tn));
+    for (int s0 = 0; s0 < B; s0 += chunk) {
+        const int n = CN_MIN(chunk, B - s0);
+        text_forward<T>(d, ids + (size_t)s0 * Tn, eot + s0, n, Tn, cb->dev_out + (size_t)s0 * D, cb->compute);
+    }
+}
+
+extern "C" int cuda_backend_time_d2d(Backend *be, int is_image, const void *host_in, int B, int reps, double *secs) {
+    CudaBackend *cb = (CudaBackend *)be->impl;
+    const ClipConfig *c = &be->model->cfg;
+    if (B <= 0 || reps <= 0 || !host_in || !secs) return cn_fail(CN_E_INTERNAL, "cuda d2d timing: bad arguments");
+    if (is_image ? !cb->has_vision : !cb->has_text) return cn_fail(CN_E_MODEL, "cuda d2d timing: no such tower");
+    cudaCheck(cudaSetDevice(cb->device));
+    cuda_ops_set_tf32(cb->prec == PREC_TF32);
+    size_t bytes;
+    int Tn = 0;
+    std::vector<int32_t> packed;
+    const void *src = host_in;
+    if (is_image) {
+        bytes = (size_t)B * 3 * c->image_size * c->image_size * sizeof(float);
+    } else {
+        const int ctx = c->context_length;
+        const int32_t *ids = (const int32_t *)host_in;
+        std::vector<int32_t> eot((size_t)B);
+        for (int b = 0; b < B; b++) {
+            int best = 0;
+            for (int t = 1; t < ctx; t++)
+                if (ids[(size_t)b * ctx + t] > ids[(size_t)b * ctx + best]) best = t;
+            eot[(size_t)b] = best;
+            Tn = CN_MAX(Tn, best + 1);
+        }
+        packed.resize((size_t)B * Tn + B);
+        for (int b = 0; b < B; b++) {
+            memcpy(&packed[(size_t)b * Tn], ids + (size_t)b * ctx, (size_t)Tn * sizeof(int32_t));
+            packed[(size_t)B * Tn + b] = eot[(size_t)b];
+        }
+        src = packed.data();
+        bytes = packed.size() * sizeof(int32_t);
+    }
+    void *dev_in;
+    cudaCheck(cudaMalloc(&dev_in, bytes));
+    cudaCheck(cudaMemcpy(dev_in, src, bytes, cudaMemcpyHostToDevice));
+    reserve(cb, 0, (size_t)B * c->embed_dim);
+    for (int r = -1; r < reps; r++) {  // r = -1 warms up (memory pool, GEMM heuristics)
+        const double t0 = cn_now();
+        switch (cb->prec) {
+        case PREC_FP16: d2d_forward<__half>(cb, be->model, is_image, dev_in, B, Tn); break;
+        case PREC_BF16: d2d_forward<__nv_bfloat16>(cb, be->model, is_image, dev_in, B, Tn); break;
+        default: d2d_forward<float>(cb, be->model, is_image, dev_in, B, Tn); break;
+        }
+        cudaCheck(cudaStreamSynchronize(cb->compute));
+        if (r >= 0) secs[r] = cn_now() - t0;
+    }
+    cudaCheck(cudaFree(dev_in));
     return CN_OK;
 }
