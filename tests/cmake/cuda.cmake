@@ -94,6 +94,7 @@ endforeach()
 #  * cuda_ops_emulated          test_cuda_ops --quick: every kernel vs its CPU twin, all precisions
 #  * cuda_similarity_emulated   test_cuda_similarity (MPI path; no NCCL in the emulator)
 #  * cuda_backend_emulated      test_cuda_backend (chunk sizing, similarity staging)
+#  * cuda_demo_emulated         clipneg eval on the emulated backend vs the CPU (cuda_demo.py --quick)
 if(NOT CLIPNEG_SANITIZE)
   enable_language(CXX)
   set(_emu ${CMAKE_SOURCE_DIR}/src/cuda/emu)
@@ -130,4 +131,20 @@ if(NOT CLIPNEG_SANITIZE)
   add_test(NAME cuda_backend_emulated COMMAND test_cuda_backend_emu WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
   set_tests_properties(cuda_ops_emulated cuda_similarity_emulated cuda_backend_emulated PROPERTIES LABELS "unit;cuda-emu" TIMEOUT 300
                        ENVIRONMENT "${CLIPNEG_TEST_ENV}")
+
+  # The whole evaluator on the emulated backend: clipneg's own objects (main.c + the core, compiled
+  # with CLIPNEG_HAVE_CUDA) linked against the emulator instead of the CUDA library, then
+  # tests/cuda_demo.py --quick: the demo job (12 images) with backend = cuda in fp32, fp16 and auto vs
+  # the CPU backend (paired and full similarities, the recorded precision).
+  add_executable(clipneg_emu ${CMAKE_SOURCE_DIR}/src/main.c $<TARGET_OBJECTS:clipneg_core>)
+  set_target_properties(clipneg_emu PROPERTIES LINKER_LANGUAGE CXX)
+  target_compile_definitions(clipneg_emu PRIVATE CLIPNEG_HAVE_CUDA=1 CLIPNEG_GIT_COMMIT="${CLIPNEG_GIT_COMMIT}")
+  target_include_directories(clipneg_emu PRIVATE ${CMAKE_SOURCE_DIR}/include)
+  target_link_libraries(clipneg_emu PRIVATE clipneg_cuda_emu MPI::MPI_C ${HDF5_C_LIBRARIES} OpenMP::OpenMP_C
+                        PkgConfig::OPENBLAS PkgConfig::CJSON PkgConfig::INIH PkgConfig::STB ZLIB::ZLIB ${LIBM})
+  add_test(NAME cuda_demo_emulated
+           COMMAND ${CLIPNEG_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/cuda_demo.py $<TARGET_FILE:test_cuda_backend_emu> --quick
+           WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(cuda_demo_emulated PROPERTIES LABELS "unit;cuda-emu" TIMEOUT 600
+                       ENVIRONMENT "${CLIPNEG_TEST_ENV};CLIPNEG_BIN=$<TARGET_FILE:clipneg_emu>")
 endif()
