@@ -5,7 +5,8 @@ GPU against the same job on the CPU backend. Exit 77 (ctest: skipped) without a 
     cuda_demo.py PROBE_BINARY [--quick]   (a test binary whose --probe exits 0 when a GPU is visible)
 
 --quick (the CPU emulator, cuda_demo_emulated): 12 images and fp32 + fp16 only. The job's
-`precision = auto` is checked too: it must run, and record, fp16 on the CUDA backend.
+`precision = auto` is checked too: it must run, and record, fp16 on the CUDA backend, and a file
+begun on the CPU (auto = fp32) must not be resumed on the GPU (auto = fp16).
 Per precision, /similarity/paired must have the same NaN pattern (same failed images, same
 unrendered variants) and differ by at most:
   fp32 1e-5  (same arithmetic, different summation order: measured 2.5e-7)
@@ -76,6 +77,21 @@ def main():
                   f"texts/images {'same' if same_meta else 'DIFFERENT'}")
             gpu.close()
         cpu.close()
+        # precision = auto on a resume: the same command, first with the GPU hidden (backend auto ->
+        # cpu, fp32; run stopped after 2 rounds), then with it (cuda, fp16) must be refused because
+        # of the precision alone (same job text, same model)
+        out = os.path.join(tmp, "auto.h5")
+        cmd = [BIN, "eval", os.path.join(ROOT, "jobs", "demo.ini"), "--output", out, "--set", "run.backend=auto",
+               "--set", "run.precision=auto", *extra]
+        hidden = dict(os.environ, CUDA_VISIBLE_DEVICES="", EMU_GPUS="0", CLIPNEG_TEST_SIGNAL_AFTER_ROUNDS="2")
+        r1 = subprocess.run(cmd, capture_output=True, text=True, env=hidden)
+        r2 = subprocess.run(cmd, capture_output=True, text=True)
+        msg = r2.stderr.strip().splitlines()[-1] if r2.stderr.strip() else ""
+        good = r1.returncode == 75 and r2.returncode == 7 and "precision differs (file fp32, this run fp16" in msg \
+            and "job_sha256" not in msg
+        failures += not good
+        print(f"{'ok  ' if good else 'FAIL'} resume of a cpu fp32 file by cuda auto (fp16): exits {r1.returncode} "
+              f"(preempted) then {r2.returncode}: {msg}")
     return 1 if failures else 0
 
 
