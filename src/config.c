@@ -46,8 +46,8 @@ typedef struct {
 
 static const char *const BACKEND_NAMES[] = {"auto", "cpu", "cuda", NULL};
 static const int BACKEND_VALUES[] = {BACKEND_AUTO, BACKEND_CPU, BACKEND_CUDA};
-static const char *const PRECISION_NAMES[] = {"fp32", "tf32", "fp16", "bf16", NULL};
-static const int PRECISION_VALUES[] = {PREC_FP32, PREC_TF32, PREC_FP16, PREC_BF16};
+static const char *const PRECISION_NAMES[] = {"auto", "fp32", "tf32", "fp16", "bf16", NULL};
+static const int PRECISION_VALUES[] = {PREC_AUTO, PREC_FP32, PREC_TF32, PREC_FP16, PREC_BF16};
 static const char *const FORMAT_NAMES[] = {"coco", "jsonl", "items", "negbench-mcq", "negbench-retrieval",
                                            "negrefcocog", "valse-existence", "sugarcrepe", "classification", NULL};
 static const int FORMAT_VALUES[] = {DATASET_COCO, DATASET_JSONL, DATASET_ITEMS, DATASET_NEGBENCH_MCQ,
@@ -107,7 +107,7 @@ static void job_defaults(JobConfig *job) {
     job->full_similarity = 0;
     job->full_dtype_f16 = 1;
     job->backend = BACKEND_AUTO;
-    job->precision = PREC_FP32;
+    job->precision = PREC_AUTO; // fp16 on a GPU, fp32 on the CPU (backend_create)
     job->image_batch = 32;
     job->text_batch = 256;
     job->image_shard = 64;
@@ -460,7 +460,7 @@ static int cross_checks(JobConfig *job, const JobParse *p) {
         if ((rc = require(job, p, "dataset", "manifest", why)) != CN_OK) return rc;
     }
     if ((rc = require(job, p, "variants", "file", "")) != CN_OK) return rc;
-    if (job->backend == BACKEND_CPU && job->precision != PREC_FP32) {
+    if (job->backend == BACKEND_CPU && job->precision != PREC_FP32 && job->precision != PREC_AUTO) {
         int k = find_key("run", "precision");
         char label[512];
         value_label(p, k, label, sizeof label);

@@ -170,7 +170,7 @@ static void print_summary(const Eval *e) {
     clip_config_describe(&e->model.cfg, arch, sizeof arch);
     cn_log("clipneg %s (%s) eval %s", CLIPNEG_VERSION, CLIPNEG_GIT_COMMIT, e->opt.job_path);
     cn_log("run: %d ranks x %d threads, %d decode threads per rank, backend %s (%s)", e->nranks, e->threads,
-           e->job.decode_threads, e->be->name, precision_name(e->job.precision));
+           e->job.decode_threads, e->be->name, precision_name(e->be->precision));
     cn_log("dataset: %d images (%d without captions, kept), %d captions; dropped: %d captions without image, "
            "%d duplicate ids; %d empty captions (flagged per text)",
            ds->n_images, ds->n_images_without_captions, ds->n_captions, ds->n_captions_without_image,
@@ -241,8 +241,11 @@ static int run_phases(Eval *e) {
         h5out_close(&e->out);
         return cn_fail(rc, "%s", msg);
     }
-    if ((rc = h5out_finish(&e->out, e->nranks, e->threads, e->be->name, precision_name(e->job.precision)))) return rc;
+    double tf = cn_now();
+    if ((rc = h5out_finish(&e->out, e->nranks, e->threads, e->be->name, precision_name(e->be->precision)))) return rc;
+    eval_stage_add(e, STAGE_IO, tf);
     cn_log("done: %s complete in %.1f s", e->out_path, cn_now() - t0);
+    eval_stages_report(e, cn_now() - t0);
     if (e->rank == 0) print_failures(e);
     return CN_OK;
 }

@@ -25,12 +25,14 @@ typedef struct {
     int64_t row;   // image index
     float *pixels; // [3, R, R] slot in the batch buffer
     int status;
+    double secs; // time this task took (the decode_busy stage)
     char error[512];
 } DecodeTask;
 
 // Runs on a pool thread: no MPI, no HDF5; cn_fail's buffer is thread-local.
 static void decode_task(void *arg) {
     DecodeTask *t = arg;
+    const double t0 = cn_now();
     char *path = dataset_image_path(t->ds, (int)t->row);
     struct stat st;
     t->error[0] = '\0';
@@ -46,6 +48,7 @@ static void decode_task(void *arg) {
         t->status = IMG_OK;
     }
     free(path);
+    t->secs = cn_now() - t0;
 }
 
 typedef struct {
@@ -87,7 +90,9 @@ static int image_shard_compute(Eval *e, ImagePipe *pp, ImageShard *is) {
     submit_batch(e, pp, 0, is->i0, (int)CN_MIN((int64_t)B, is->n));
     int rc = CN_OK;
     for (int64_t k = 0; k < nb_total; k++) {
+        double ts = cn_now();
         threadpool_wait(pp->pool); // batch k decoded (and nothing else is in flight)
+        ts = eval_stage_add(e, STAGE_DECODE, ts);
         if (rc != CN_OK) break;
         int slot = (int)(k & 1);
         int64_t row0 = is->i0 + k * B;
@@ -100,6 +105,7 @@ static int image_shard_compute(Eval *e, ImagePipe *pp, ImageShard *is) {
         int m = 0, *rows = pp->keep;
         for (int j = 0; j < nb; j++) {
             DecodeTask *t = &pp->tasks[slot][j];
+            e->decode_busy += t->secs;
             is->status[row0 + j - is->i0] = (int8_t)t->status;
             if (t->status != IMG_OK) {
                 is->err_rows[is->n_err] = t->row;
@@ -111,13 +117,17 @@ static int image_shard_compute(Eval *e, ImagePipe *pp, ImageShard *is) {
             rows[m++] = j;
         }
         if (m == 0) continue;
+        ts = cn_now();
         rc = e->be->encode_images(e->be, pp->pix[slot], m, pp->out);
+        eval_stage_add(e, STAGE_IMAGE_TOWER, ts);
         if (rc != CN_OK) continue; // wait for batch k+1's decoders before leaving
         l2_normalize_rows(pp->out, m, D);
         for (int j = 0; j < m; j++)
             memcpy(is->emb + (row0 + rows[j] - is->i0) * D, pp->out + (size_t)j * D, (size_t)D * sizeof(float));
     }
+    double ts = cn_now();
     threadpool_wait(pp->pool);
+    eval_stage_add(e, STAGE_DECODE, ts);
     return rc;
 }
 
@@ -182,16 +192,21 @@ int eval_images(Eval *e) {
         is.n = i1 - is.i0;
         is.n_err = 0;
         int local = is.n > 0 ? image_shard_compute(e, &pp, &is) : CN_OK;
+        double ts = cn_now();
         if ((rc = eval_agree(local))) break;
         H5Out *o = &e->out;
         int w = h5out_write_rows(o, DS_IMG_STATUS, is.i0, is.n, is.status);
         w = eval_keep_first(w, h5out_write_rows(o, DS_EMB_IMAGE, is.i0, is.n, is.emb));
-        w = eval_keep_first(w, h5out_flush(o));
+        // error messages (serial section: closes, so syncs, and reopens the file) before the flags;
+        // a round without failures flushes instead (one sync either way, never two)
+        int n_err = 0;
+        MPI_Allreduce(&is.n_err, &n_err, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+        if (n_err == 0) w = eval_keep_first(w, h5out_flush(o));
         if ((rc = eval_agree(w))) break;
-        // error messages (serial section: closes, so syncs, and reopens the file) before the flags
-        if ((rc = eval_agree(write_round_errors(e, &is)))) break;
+        if (n_err > 0 && (rc = eval_agree(write_round_errors(e, &is)))) break;
         eval_round_mid(e);
         if ((rc = eval_agree(h5out_mark_done(o, DS_PROG_IMAGE, s)))) break;
+        eval_stage_add(e, STAGE_IO, ts);
         for (int k = 0; k < e->nranks; k++) {
             int64_t sk = plan_shard(p, r, k);
             if (sk >= 0) e->image_done[sk] = 1;

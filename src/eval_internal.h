@@ -19,6 +19,7 @@
 
 #include "clipneg/backend.h"
 #include "clipneg/classify.h"
+#include "clipneg/common.h"
 #include "clipneg/config.h"
 #include "clipneg/dataset.h"
 #include "clipneg/eval.h"
@@ -38,6 +39,17 @@ typedef struct {
     double t_start, t_last; // when the phase started, when the last line was printed
     double interval;        // seconds between lines (2, or CLIPNEG_PROGRESS_INTERVAL)
 } Progress;
+
+// Per-stage wall seconds of one rank (main thread), reported at the end of a run (eval_stages_report).
+typedef enum {
+    STAGE_DECODE,      // waiting for the decode threads (their own busy time: Eval.decode_busy)
+    STAGE_TOKENIZE,    // rendering + tokenising texts, or waiting for the tokeniser thread
+    STAGE_TEXT_TOWER,  // Backend.encode_texts (uploads and downloads included)
+    STAGE_IMAGE_TOWER, // Backend.encode_images
+    STAGE_SIMILARITY,  // paired dot products and full-similarity tiles (Backend.similarity)
+    STAGE_IO,          // HDF5 reads/writes/flushes, the tile all-gather, and waiting for other ranks
+    EVAL_STAGES
+} EvalStage;
 
 typedef struct {
     int rank, nranks;
@@ -65,6 +77,8 @@ typedef struct {
     int64_t test_kill_after, test_signal_after; // CLIPNEG_TEST_* hooks, -1 = off
     int test_round_delay_ms;
     Progress prog;
+    double stage[EVAL_STAGES]; // seconds per EvalStage (this rank)
+    double decode_busy;        // seconds the decode threads spent decoding (summed over threads)
     ItemSet *items; // [dataset] format = items: the item manifest (eval_items.c), else NULL
     ClassifySet *cls; // [dataset] format = classification (eval_classify.c), else NULL
 } Eval;
@@ -121,6 +135,17 @@ static inline int eval_keep_first(int acc, int rc) { return acc != 0 ? acc : rc;
 
 // Read the CLIPNEG_TEST_* hooks (kill/signal after N rounds, per-round delay; tests only).
 void eval_test_hooks_read(Eval *e);
+
+// Add the seconds since t0 to stage s; returns now (the start of the next timed span).
+static inline double eval_stage_add(Eval *e, EvalStage s, double t0) {
+    double now = cn_now();
+    e->stage[s] += now - t0;
+    return now;
+}
+// Rank 0 logs the stage breakdown of this run: max and mean over ranks, plus `total` (collective).
+void eval_stages_report(const Eval *e, double total);
+// The name of a stage in that report ("decode", "tokenize", "text_tower", ...).
+const char *eval_stage_name(EvalStage s);
 
 void progress_begin(Progress *p, const char *phase, int64_t total, int64_t already_done);
 void progress_update(Progress *p, int64_t done);

@@ -120,7 +120,7 @@ static int create_output(Eval *e) {
                        .random_weights = e->random_weights,
                        .backend = e->be->name,
                        .base_variant = e->job.base_variant,
-                       .precision = precision_name(e->job.precision),
+                       .precision = precision_name(e->be->precision),
                        .ranks = e->nranks,
                        .threads = e->threads,
                        .start_time = now};
@@ -174,6 +174,15 @@ static void describe_mismatch(const Eval *e, const H5Existing *ex, char *msg, si
     SAME(full_similarity, "output.full_similarity");
     if (f->full_similarity && r->full_similarity) SAME(full_f16, "output.full_dtype (1 = float16)");
 #undef SAME
+    // precision = auto resolves per machine: a file begun in fp16 on a GPU must not be finished in
+    // fp32 on a CPU (or the other way round), which the job hash alone cannot see
+    char *prec = NULL;
+    hid_t fid = H5Fopen(e->out_path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (fid >= 0 && h5_attr_read_str(fid, "precision", &prec) == CN_OK && strcmp(prec, precision_name(e->be->precision)))
+        ADD("; precision differs (file %s, this run %s: [run] precision = auto picks fp16 on a GPU, fp32 on the CPU)",
+            prec, precision_name(e->be->precision));
+    free(prec);
+    if (fid >= 0) H5Fclose(fid);
 #undef ADD
 }
 

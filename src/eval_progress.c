@@ -149,3 +149,32 @@ void eval_test_hooks_read(Eval *e) {
     e->test_signal_after = env_int("CLIPNEG_TEST_SIGNAL_AFTER_ROUNDS", -1);
     e->test_round_delay_ms = (int)env_int("CLIPNEG_TEST_ROUND_DELAY_MS", 0);
 }
+
+// ---- stage breakdown ------------------------------------------------------------------------------
+const char *eval_stage_name(EvalStage s) {
+    static const char *const names[EVAL_STAGES] = {"decode", "tokenize", "text_tower", "image_tower", "similarity",
+                                                   "io"};
+    return (unsigned)s < EVAL_STAGES ? names[s] : "?";
+}
+
+// One line a script can parse (bench/gpu/run.py does): `stages: NAME=MAX/MEAN ...` in seconds, max and
+// mean over ranks. `other` is the rest of the run's wall time (progress flags, signals, setup of a phase).
+void eval_stages_report(const Eval *e, double total) {
+    enum { N = EVAL_STAGES + 2 };
+    double mine[N], mx[N], sum[N];
+    double known = 0;
+    for (int s = 0; s < EVAL_STAGES; s++) known += (mine[s] = e->stage[s]);
+    mine[EVAL_STAGES] = total - known;    // other
+    mine[EVAL_STAGES + 1] = e->decode_busy;
+    MPI_Reduce(mine, mx, N, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
+    MPI_Reduce(mine, sum, N, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
+    if (e->rank != 0) return;
+    char line[1024];
+    size_t len = 0;
+    for (int s = 0; s < N; s++) {
+        const char *name = s < EVAL_STAGES ? eval_stage_name((EvalStage)s) : s == EVAL_STAGES ? "other" : "decode_busy";
+        len += (size_t)snprintf(line + len, sizeof line - len, " %s=%.3f/%.3f", name, mx[s], sum[s] / e->nranks);
+    }
+    cn_log("stages (s, max/mean over %d ranks; decode_busy sums the decode threads):%s total=%.3f", e->nranks, line,
+           total);
+}

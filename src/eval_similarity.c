@@ -8,12 +8,12 @@
 // Full (output.full_similarity): the [shard x N_text] block is computed tile by tile over
 // run.tile_texts texts. Every rank needs every tile, so each rank reads a disjoint slice of the
 // tile's rows from the file (collective read) and MPI_Allgatherv assembles the whole tile on every
-// rank; then each rank multiplies its shard's images by the tile (sgemm) and all ranks write their
+// rank; then each rank multiplies its shard's images by the tile (Backend.similarity: sgemm on the
+// CPU backend, an fp32 GEMM on the GPU with the CUDA backend) and all ranks write their
 // blocks in one collective call. Memory per rank is therefore
 //     image_shard x D  +  tile_texts x D  +  image_shard x tile_texts   floats,
 // independent of N_text and N_img; no rank ever holds N_text x D or N_img x N_text.
 // NaN rows/columns (failed images, texts not rendered) are set explicitly, not left to BLAS.
-#include <cblas.h>
 #include <math.h>
 #include <mpi.h>
 #include <stdlib.h>
@@ -79,6 +79,7 @@ static int full_round(Eval *e, const SimShard *ss) {
         const int64_t t1 = CN_MIN(t0 + T, N), nt = t1 - t0;
         int64_t b, en;
         plan_split(t0, t1, P, e->rank, &b, &en);
+        double ts = cn_now();
         // my slice of the tile from the file, straight into its place in the tile buffer
         if ((rc = eval_agree(h5out_read_rows(&e->out, DS_EMB_TEXT, b, en - b, tile + (b - t0) * D)))) break;
         for (int k = 0; k < P; k++) {
@@ -88,18 +89,23 @@ static int full_round(Eval *e, const SimShard *ss) {
             displs[k] = (int)((kb - t0) * D);
         }
         MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, tile, counts, displs, MPI_FLOAT, MPI_COMM_WORLD);
+        ts = eval_stage_add(e, STAGE_IO, ts);
+        int local = CN_OK;
         if (ss->n_img > 0) {
             for (int64_t t = 0; t < nt; t++) txt_nan[t] = isnan(tile[t * D]);
-            // block[n_img, nt] = img[n_img, D] @ tile[nt, D]^T
-            sgemm_rowmajor(1, (int)ss->n_img, (int)nt, D, ss->img, D, tile, D, 0.0f, block, (int)nt);
-            for (int64_t i = 0; i < ss->n_img; i++)
+            // block[n_img, nt] = img[n_img, D] @ tile[nt, D]^T: on the GPU with the CUDA backend
+            local = e->be->similarity(e->be, ss->img, (int)ss->n_img, tile, (int)nt, D, block);
+            for (int64_t i = 0; i < ss->n_img && local == CN_OK; i++)
                 for (int64_t t = 0; t < nt; t++)
                     if (img_nan[i] || txt_nan[t]) block[i * nt + t] = NAN;
-            if (f16)
+            if (f16 && local == CN_OK)
                 for (int64_t k = 0; k < ss->n_img * nt; k++) half[k] = f32_to_f16(block[k]);
         }
+        ts = eval_stage_add(e, STAGE_SIMILARITY, ts);
+        if ((rc = eval_agree(local))) break;
         rc = eval_agree(
             h5out_write_block(&e->out, DS_SIM_FULL, ss->i0, ss->n_img, t0, nt, f16 ? (void *)half : (void *)block));
+        eval_stage_add(e, STAGE_IO, ts);
     }
     free(tile);
     free(block);
@@ -136,15 +142,21 @@ int eval_similarity(Eval *e) {
         if (need_pair + 1 > ss.paired_cap)
             ss.paired = reallocCheck(ss.paired, (ss.paired_cap = need_pair + 1) * sizeof(float));
         H5Out *o = &e->out;
+        double ts = cn_now();
         int w = h5out_read_rows(o, DS_EMB_IMAGE, ss.i0, ss.n_img, ss.img);
         w = eval_keep_first(w, h5out_read_rows(o, DS_EMB_TEXT, ss.c0 * V, ss.n_cap * V, ss.txt));
         if ((rc = eval_agree(w))) break;
+        ts = eval_stage_add(e, STAGE_IO, ts);
         paired_compute(e, &ss);
+        ts = eval_stage_add(e, STAGE_SIMILARITY, ts);
         if ((rc = eval_agree(h5out_write_rows(o, DS_SIM_PAIRED, ss.c0, ss.n_cap, ss.paired)))) break;
+        eval_stage_add(e, STAGE_IO, ts);
         if (e->shape.full_similarity && (rc = full_round(e, &ss))) break;
+        ts = cn_now();
         if ((rc = eval_agree(h5out_flush(o)))) break;
         eval_round_mid(e);
         if ((rc = eval_agree(h5out_mark_done(o, DS_PROG_SIM, s)))) break;
+        eval_stage_add(e, STAGE_IO, ts);
         for (int k = 0; k < e->nranks; k++) {
             int64_t sk = plan_shard(p, r, k);
             if (sk >= 0) e->sim_done[sk] = 1;

@@ -66,13 +66,15 @@ static const ErrorCase ERRORS[] = {
     {"[dataset]\nmax_images = -1\n", {NULL}, {"job.ini:2: [dataset] max_images: must be >= 0 (got -1)"}},
     {BASE "[run]\nbackend = gpu\n", {NULL}, {"job.ini:9: [run] backend: expected one of auto, cpu, cuda, got 'gpu'"}},
     {BASE "[run]\nprecision = fp64\n", {NULL},
-     {"job.ini:9: [run] precision: expected one of fp32, tf32, fp16, bf16, got 'fp64'"}},
+     {"job.ini:9: [run] precision: expected one of auto, fp32, tf32, fp16, bf16, got 'fp64'"}},
     {BASE "[output]\nfull_dtype = int8\n", {NULL},
      {"job.ini:9: [output] full_dtype: expected one of float16, float32, got 'int8'"}},
     {BASE "[output]\nembeddings = maybe\n", {NULL}, {"job.ini:9: [output] embeddings: expected true or false"}},
     {"[model]\npath = model\nquick_gelu = sometimes\n", {NULL},
      {"job.ini:3: [model] quick_gelu: expected one of auto, true, false"}},
     {BASE "[run]\nbackend = cpu\nprecision = fp16\n", {NULL},
+     {"job.ini:10: [run] precision: the cpu backend computes in fp32 only"}},
+    {BASE "[run]\nbackend = cpu\nprecision = tf32\n", {NULL},
      {"job.ini:10: [run] precision: the cpu backend computes in fp32 only"}},
     {BASE "[run]\nseed = -1\n", {NULL}, {"job.ini:9: [run] seed: expected an integer in [0, 2^64), got '-1'"}},
     {BASE "[run]\nseed = ${CLIPNEG_TEST_SURELY_UNSET}\n", {NULL},
@@ -245,7 +247,7 @@ static void test_defaults_and_overrides(void) {
     CHECK_INT(job.full_similarity, 0);
     CHECK_INT(job.full_dtype_f16, 1);
     CHECK_INT(job.backend, BACKEND_AUTO);
-    CHECK_INT(job.precision, PREC_FP32);
+    CHECK_INT(job.precision, PREC_AUTO);  // fp16 on cuda, fp32 on cpu (backend_create)
     CHECK_INT(job.image_batch, 32);
     CHECK_INT(job.text_batch, 256);
     CHECK_INT(job.image_shard, 64);

@@ -1,15 +1,20 @@
 // bench_gpu_towers.c — clipneg's CUDA towers alone, for bench/gpu/run.py (never a unit test).
 //
-//   bench_gpu_towers MODEL_DIR PRECISION image BATCH REPEATS
-//   bench_gpu_towers MODEL_DIR PRECISION text  BATCH REPEATS [TEXT_LEN]
+//   bench_gpu_towers MODEL_DIR PRECISION image BATCH REPEATS [d2d]
+//   bench_gpu_towers MODEL_DIR PRECISION text  BATCH REPEATS [TEXT_LEN | ids=FILE] [d2d]
 //
 // PRECISION: fp32 | tf32 | fp16 | bf16. Inputs are seeded random pixels / token ids (SOT, random body,
-// EOT at TEXT_LEN - 1, default 77 = the whole context, what HF computes with max-length padding).
-// One warm-up call, then REPEATS timed calls of the Backend interface (host buffers in and out, as
-// the evaluator uses it: uploads, compute and the download are all inside the time).
+// EOT at TEXT_LEN - 1, default 77 = the whole context, what HF computes with max-length padding),
+// or ids=FILE: rows of `context` little-endian int32 ids (real tokenised captions, bench/gpu/run.py
+// writes them), taken in order and cycled to BATCH rows.
+// One warm-up call, then REPEATS timed calls. Default (h2h): the Backend interface, host buffers in
+// and out as the evaluator uses it (uploads, compute and the download inside the time). d2d: the
+// input uploaded once and the output left on the device (cuda_backend_time_d2d).
 // stdout, one JSON object:
-//   {"kind": "image", "batch": B, "rates": [items/s per repeat], "gflop_per_item": F, "model": "..."}
-// GFLOP per item counts 2 per multiply-add of every GEMM, convolution and attention product.
+//   {"kind": "image", "batch": B, "rates": [items/s per repeat], "gflop_per_item": F, "model": "...",
+//    "transfer": "h2h" | "d2d", "tokens_mean": mean EOT + 1 of the texts}
+// GFLOP per item counts 2 per multiply-add of every GEMM, convolution and attention product (texts:
+// at each text's own length, which is what clipneg computes).
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,7 +77,7 @@ static uint64_t next_u64(void) {
 
 int main(int argc, char **argv) {
     if (argc < 6) {
-        fprintf(stderr, "usage: bench_gpu_towers MODEL_DIR fp32|tf32|fp16|bf16 image|text BATCH REPEATS [TEXT_LEN]\n");
+        fprintf(stderr, "usage: bench_gpu_towers MODEL_DIR fp32|tf32|fp16|bf16 image|text BATCH REPEATS [TEXT_LEN | ids=FILE] [d2d]\n");
         return CN_E_USAGE;
     }
     Precision prec;
@@ -81,8 +86,16 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[2], "fp16")) prec = PREC_FP16;
     else if (!strcmp(argv[2], "bf16")) prec = PREC_BF16;
     else cn_die(CN_E_USAGE, "unknown precision '%s'", argv[2]);
-    const int is_image = !strcmp(argv[3], "image"), B = atoi(argv[4]), reps = atoi(argv[5]);
+    const int is_image = !strcmp(argv[3], "image"), B = atoi(argv[4]);
+    int reps = atoi(argv[5]);
     if (B <= 0 || reps <= 0) cn_die(CN_E_USAGE, "BATCH and REPEATS must be positive");
+    int d2d = 0, text_len_arg = 0;
+    const char *ids_file = NULL;
+    for (int i = 6; i < argc; i++) {
+        if (!strcmp(argv[i], "d2d")) d2d = 1;
+        else if (!strncmp(argv[i], "ids=", 4)) ids_file = argv[i] + 4;
+        else if ((text_len_arg = atoi(argv[i])) <= 0) cn_die(CN_E_USAGE, "unknown argument '%s'", argv[i]);
+    }
     if (clipneg_cuda_device_count() == 0) cn_die(CN_E_CONFIG, "no CUDA GPU visible");
 
     ClipModel m;
@@ -90,7 +103,7 @@ int main(int argc, char **argv) {
     if (clip_model_load(&m, argv[1], &opt) != CN_OK) cn_die(CN_E_MODEL, "%s", cn_last_error());
     const ClipConfig *c = &m.cfg;
     const int ctx = c->context_length;
-    const int text_len = argc > 6 ? atoi(argv[6]) : ctx;
+    const int text_len = text_len_arg ? text_len_arg : ctx;
     if (text_len < 2 || text_len > ctx) cn_die(CN_E_USAGE, "TEXT_LEN must be in [2, %d]", ctx);
 
     Backend be = {0};
@@ -100,7 +113,7 @@ int main(int argc, char **argv) {
     float *out = mallocCheck((size_t)B * c->embed_dim * sizeof(float));
     float *pixels = NULL;
     int32_t *ids = NULL;
-    double gflop;
+    double gflop, tokens_mean = 0;
     if (is_image) {
         const size_t n = (size_t)B * 3 * c->image_size * c->image_size;
         pixels = mallocCheck(n * sizeof(float));
@@ -109,17 +122,44 @@ int main(int argc, char **argv) {
     } else {
         ids = callocCheck((size_t)B * ctx, sizeof(int32_t));
         const int vocab = c->vocab_size;
-        for (int b = 0; b < B; b++) {
-            int32_t *row = ids + (size_t)b * ctx;
-            row[0] = vocab - 2;
-            for (int t = 1; t < text_len - 1; t++) row[t] = 1 + (int32_t)(next_u64() % (uint64_t)(vocab - 3));
-            row[text_len - 1] = vocab - 1;
+        if (ids_file) {
+            void *raw = NULL;
+            size_t len = 0;
+            if (cn_read_file(ids_file, (char **)&raw, &len) != CN_OK) cn_die(CN_E_IO, "%s", cn_last_error());
+            const size_t row_bytes = (size_t)ctx * sizeof(int32_t), n_rows = len / row_bytes;
+            if (n_rows == 0 || len % row_bytes) cn_die(CN_E_DATA, "%s: %zu bytes is not rows of %d int32 ids", ids_file, len, ctx);
+            for (int b = 0; b < B; b++) memcpy(ids + (size_t)b * ctx, (char *)raw + (size_t)(b % n_rows) * row_bytes, row_bytes);
+            free(raw);
+        } else {
+            for (int b = 0; b < B; b++) {
+                int32_t *row = ids + (size_t)b * ctx;
+                row[0] = vocab - 2;
+                for (int t = 1; t < text_len - 1; t++) row[t] = 1 + (int32_t)(next_u64() % (uint64_t)(vocab - 3));
+                row[text_len - 1] = vocab - 1;
+            }
         }
-        gflop = text_flops(&m, text_len) / 1e9;
+        gflop = 0;
+        for (int b = 0; b < B; b++) {  // each text at its own length: EOT (the largest id) + 1
+            const int32_t *row = ids + (size_t)b * ctx;
+            int eot = 0;
+            for (int t = 1; t < ctx; t++)
+                if (row[t] > row[eot]) eot = t;
+            if (row[eot] >= vocab) cn_die(CN_E_DATA, "text %d: token id %d outside the vocabulary", b, (int)row[eot]);
+            gflop += text_flops(&m, eot + 1) / 1e9 / B;
+            tokens_mean += (eot + 1.0) / B;
+        }
     }
     printf("{\"kind\": \"%s\", \"model\": \"%s\", \"precision\": \"%s\", \"batch\": %d, \"text_len\": %d, "
-           "\"gflop_per_item\": %.4f, \"rates\": [",
-           is_image ? "image" : "text", c->name, argv[2], B, is_image ? 0 : text_len, gflop);
+           "\"tokens_mean\": %.2f, \"transfer\": \"%s\", \"gflop_per_item\": %.4f, \"rates\": [",
+           is_image ? "image" : "text", c->name, argv[2], B, is_image ? 0 : text_len, tokens_mean, d2d ? "d2d" : "h2h", gflop);
+    if (d2d) {
+        double *secs = mallocCheck((size_t)reps * sizeof(double));
+        const int rc = cuda_backend_time_d2d(&be, is_image, is_image ? (const void *)pixels : (const void *)ids, B, reps, secs);
+        if (rc != CN_OK) cn_die(rc, "%s", cn_last_error());
+        for (int r = 0; r < reps; r++) printf("%s%.3f", r ? ", " : "", B / secs[r]);
+        free(secs);
+        reps = 0;  // the h2h loop below runs its warm-up call only: `out` gets a checksum
+    }
     for (int r = 0; r < reps + 1; r++) {
         const double t0 = cn_now();
         const int rc = is_image ? be.encode_images(&be, pixels, B, out) : be.encode_texts(&be, ids, B, out);

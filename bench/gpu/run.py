@@ -2,26 +2,41 @@
 """bench/gpu/run.py — clipneg's CUDA backend against HF transformers CLIPModel (fp16), one GPU, one run.
 
 For each backbone shape (seeded random weights; the numbers are about speed, not accuracy) it prints
-images/s and texts/s of both implementations, and the achieved TFLOP/s against this GPU's measured
-dense GEMM peak (bench/gpu/gemm_peak: an fp16 cuBLASLt GEMM through clipneg's own matmul path).
+images/s and texts/s of both implementations side by side, and the achieved TFLOP/s against this
+GPU's measured dense GEMM peak (bench/gpu/gemm_peak: an fp16 cuBLASLt GEMM through clipneg's own
+matmul path); then, with --e2e, the end-to-end table of bench/gpu/e2e.py.
 
-    python bench/gpu/run.py [--build build] [--precision fp16] [--image-batch 64] [--text-batch 256]
-                            [--repeats 10] [--shapes ViT-B-32,ViT-B-16,ViT-L-14,ViT-L-14-336,RN50x16]
-                            [--models DIR] [--out bench/gpu/results.md] [--no-hf]
+    python bench/gpu/run.py [--build build] [--precision fp16] [--batches 64,256,1024] [--repeats 5]
+                            [--runs 3] [--shapes ViT-B-32,ViT-B-16,ViT-L-14,ViT-L-14-336,RN50x16]
+                            [--transfers h2h,d2d] [--text-lens 77,coco] [--captions FILE] [--bpe FILE]
+                            [--models DIR] [--out bench/gpu/results.md] [--no-hf] [--hf-compile]
+                            [--time-budget SECONDS] [--e2e DATA_DIR] [--e2e-shapes ViT-B-32]
+                            [--dry-run]
 
 Needs: a CUDA build (cmake -DCLIPNEG_CUDA=ON; bench_gpu_towers and gemm_peak are built with it), a
 visible GPU, open_clip + torch (CPU is enough) to write the random checkpoints through
-tests/reference/make_fixtures.py --full (cached in --models), and for the HF column a CUDA-enabled
-torch with transformers (the Debian CPU torch of scripts/install-deps.sh cannot run it: the column
-then says why it is missing).
+tests/reference/make_fixtures.py --full (cached in --models), and for the HF columns a CUDA-enabled
+torch with transformers (without them the columns say why they are missing).
 
-What is timed, for both: host input -> device -> tower -> host output, per batch (clipneg through the
-Backend interface the evaluator uses; HF with .to("cuda") of the CPU tensors and .cpu() of the
-result). Texts use the whole 77-token context (EOT at position 76), which HF computes anyway; clipneg
-would trim shorter captions (see encoder_text.c), so real captions run faster than this.
+What is timed:
+  * h2h (host to host): host input -> device -> tower -> host output, per batch (clipneg through the
+    Backend interface the evaluator uses; HF with .to("cuda") of the CPU tensors and .cpu() of the
+    result).  d2d: the input already on the device, the output left there (clipneg:
+    cuda_backend_time_d2d; HF: tensors moved before the clock starts).
+  * text lengths: "77" = every text padded to the whole context on both sides (EOT at 76, what HF
+    computes with padding="max_length"); "coco" = real COCO captions (tokenised by `clipneg tokenize`
+    from --captions), clipneg trimming each chunk to its longest EOT and HF with padding="longest"
+    (the batch padded to its longest caption, attention mask on).
+  * every configuration: --runs blocks of --repeats timed calls after one warm-up; the table shows
+    the median of the block medians and the spread (max - min of the block medians, % of the median).
+  * HF eager (sdpa attention where the transformers version has it) and, with --hf-compile,
+    torch.compile of the same modules (skipped with the reason when it fails).
 FLOPs per item (2 per multiply-add of every GEMM, convolution and attention product) come from
-clipneg's count of the loaded architecture and are used for both columns. RN50x16: HF transformers
-has no ModifiedResNet, so its image column is n/a (its text tower is timed).
+clipneg's count of the loaded architecture (texts at their own lengths) and are used for both
+columns. RN50x16: HF transformers has no ModifiedResNet, so its image column is n/a.
+--time-budget: configurations are run most important first (batch 256 of every shape, then the
+sweep); once the budget is spent the rest are listed as skipped. --dry-run: parse the arguments,
+write the caption ids, print the plan and exit (no GPU needed).
 """
 import argparse
 import json
@@ -60,10 +75,38 @@ def model_dir(models, shape):
     return d
 
 
-def clipneg_rates(build, mdir, precision, kind, batch, repeats):
-    out = sh([os.path.join(build, "bench", "gpu", "bench_gpu_towers"), mdir, precision, kind, str(batch),
-              str(repeats)])
+def clipneg_rates(build, mdir, precision, kind, batch, n, transfer, ids_file):
+    cmd = [os.path.join(build, "bench", "gpu", "bench_gpu_towers"), mdir, precision, kind, str(batch), str(n)]
+    if kind == "text" and ids_file:
+        cmd.append(f"ids={ids_file}")
+    if transfer == "d2d":
+        cmd.append("d2d")
+    out = sh(cmd)
     return json.loads(out.strip().splitlines()[-1])
+
+
+def caption_ids(build, captions, bpe, out_path, limit=4096):
+    """Real COCO captions as rows of 77 int32 ids (clipneg tokenize --pad), for both sides."""
+    import array
+    with open(captions) as f:
+        texts = [a["caption"].replace("\n", " ").strip() for a in json.load(f)["annotations"]][:limit]
+    env = dict(os.environ)
+    if bpe:
+        env["CLIPNEG_BPE"] = bpe
+    r = subprocess.run([os.path.join(build, "clipneg"), "tokenize", "--pad"], input="\n".join(texts) + "\n",
+                       capture_output=True, text=True, env=env)
+    if r.returncode != 0:
+        sys.exit(f"clipneg tokenize failed: {r.stderr}")
+    rows = [list(map(int, l.split())) for l in r.stdout.splitlines() if l.strip()]
+    if not rows or any(len(x) != 77 for x in rows):
+        sys.exit("clipneg tokenize --pad did not print rows of 77 ids")
+    arr = array.array("i", [v for x in rows for v in x])
+    if sys.byteorder != "little":
+        arr.byteswap()
+    with open(out_path, "wb") as f:
+        arr.tofile(f)
+    lens = [x.index(max(x)) + 1 for x in rows]
+    return rows, sum(lens) / len(lens)
 
 
 def hf_model(shape, torch, transformers):
@@ -100,22 +143,41 @@ def hf_model(shape, torch, transformers):
     return model.cuda().eval(), has_vision, impl, v.get("image_size", 224)
 
 
-def hf_rates(torch, model, kind, batch, repeats, image_size):
+def hf_rates(torch, model, kind, batch, n, image_size, transfer, rows, compiled=False):
+    """n timed calls (after a warm-up) of HF's tower + projection; items/s per call.
+    rows: the caption ids (lists of 77) for "coco" lengths, None for 77-token random texts."""
     # the tower + projection, spelled out: get_*_features returns a tensor in transformers 4 and a
     # model output in 5, while these modules behave the same in both
     g = torch.Generator().manual_seed(0)
+    vm, tm = model.vision_model, model.text_model
+    if compiled:
+        vm, tm = torch.compile(vm), torch.compile(tm)
     if kind == "image":
-        x = torch.randn(batch, 3, image_size, image_size, generator=g)
-        fn = lambda: model.visual_projection(model.vision_model(pixel_values=x.to("cuda").half()).pooler_output).float().cpu()
+        x = torch.randn(batch, 3, image_size, image_size, generator=g).half()
+        xd = x.to("cuda")
+        f = lambda inp: model.visual_projection(vm(pixel_values=inp).pooler_output)
+        fn = (lambda: f(x.to("cuda")).float().cpu()) if transfer == "h2h" else (lambda: f(xd))
     else:
-        ids = torch.randint(1, 49405, (batch, 77), generator=g)
-        ids[:, 0], ids[:, 76] = 49406, 49407
-        fn = lambda: model.text_projection(model.text_model(input_ids=ids.to("cuda")).pooler_output).float().cpu()
+        if rows is None:
+            ids = torch.randint(1, 49405, (batch, 77), generator=g)
+            ids[:, 0], ids[:, 76] = 49406, 49407
+            mask = None
+        else:  # padding="longest": the batch cut to its longest caption, with the attention mask
+            sel = [rows[i % len(rows)] for i in range(batch)]
+            L = max(r.index(max(r)) + 1 for r in sel)
+            ids = torch.tensor([r[:L] for r in sel])
+            mask = (torch.arange(L)[None, :] <= ids.argmax(-1)[:, None]).long()
+        idd, maskd = ids.to("cuda"), (mask.to("cuda") if mask is not None else None)
+        f = lambda i, m: model.text_projection(tm(input_ids=i, attention_mask=m).pooler_output)
+        if transfer == "h2h":
+            fn = lambda: f(ids.to("cuda"), mask.to("cuda") if mask is not None else None).float().cpu()
+        else:
+            fn = lambda: f(idd, maskd)
     rates = []
     with torch.inference_mode():
         fn()
         torch.cuda.synchronize()
-        for _ in range(repeats):
+        for _ in range(n):
             t0 = time.perf_counter()
             fn()
             torch.cuda.synchronize()
@@ -123,18 +185,93 @@ def hf_rates(torch, model, kind, batch, repeats, image_size):
     return rates
 
 
+def summarise(rates, runs):
+    """Median of the per-block medians, and their spread (max - min) in % of that median."""
+    k = max(1, len(rates) // runs)
+    meds = [statistics.median(rates[i * k:(i + 1) * k]) for i in range(runs) if rates[i * k:(i + 1) * k]]
+    m = statistics.median(meds)
+    return m, (100.0 * (max(meds) - min(meds)) / m if m else 0.0)
+
+
+def plan(args):
+    """(shape, kind, text_len, transfer, batch) most important first: batch 256 (or the middle of the
+    sweep) for every shape, h2h before d2d, then the rest of the sweep."""
+    batches = [int(b) for b in args.batches.split(",")]
+    first = 256 if 256 in batches else batches[len(batches) // 2]
+    order = [first] + [b for b in batches if b != first]
+    items = []
+    for b in order:
+        for transfer in args.transfers.split(","):
+            for shape in args.shapes.split(","):
+                items.append((shape, "image", None, transfer, b))
+                for tl in args.text_lens.split(","):
+                    items.append((shape, "text", tl, transfer, b))
+    return items
+
+
+def e2e_table(results):
+    lines = ["## End to end: COCO-val2017-sized run (bench/gpu/e2e.py)", "",
+             "5000 images (coco-mini JPEGs replicated), 25,000 captions x 7 variants, full similarity, from JPEG "
+             "files to a closed HDF5 file. Stage seconds (clipneg: max over ranks, main thread; decode = waiting "
+             "for the decode threads). GPU busy <= (towers + similarity) / total.", "",
+             "| shape | side | wall s | " + " | ".join(STAGE_COLS) + " | GPU busy <= | speed-up |",
+             "|---|---|---|" + "---|" * len(STAGE_COLS) + "---|---|"]
+    for r in results:
+        c, t = r.get("clipneg", {}), r.get("torch", {})
+        for side, d in (("clipneg", c), ("PyTorch + open_clip", t)):
+            if "error" in d:
+                lines.append(f"| {r['shape']} | {side} | {d['error']} |" + " |" * (len(STAGE_COLS) + 2))
+                continue
+            st = d.get("stages") or {}
+            busy = d.get("gpu_busy_max")
+            sp = f"{t['wall'] / c['wall']:.2f}x" if side == "clipneg" and "wall" in t and "wall" in c else ""
+            lines.append(f"| {r['shape']} | {side} | {d['wall']:.1f} | " +
+                         " | ".join(f"{st.get(k, float('nan')):.2f}" for k in STAGE_COLS) +
+                         (f" | {100 * busy:.0f} % | {sp} |" if busy is not None else " | n/a | |"))
+    return lines
+
+
+STAGE_COLS = ["decode", "tokenize", "text_tower", "image_tower", "similarity", "io", "other"]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--precision", default="fp16", choices=["fp32", "tf32", "fp16", "bf16"])
-    ap.add_argument("--image-batch", type=int, default=64)
-    ap.add_argument("--text-batch", type=int, default=256)
-    ap.add_argument("--repeats", type=int, default=10)
+    ap.add_argument("--batches", default="64,256,1024")
+    ap.add_argument("--repeats", type=int, default=5, help="timed calls per run")
+    ap.add_argument("--runs", type=int, default=3, help="blocks of --repeats calls (the spread column)")
     ap.add_argument("--shapes", default=",".join(SHAPES))
+    ap.add_argument("--transfers", default="h2h,d2d")
+    ap.add_argument("--text-lens", default="77,coco")
+    ap.add_argument("--captions", default=os.path.join(ROOT, "..", "shared", "data", "coco-mini", "annotations",
+                                                       "captions_val2017.json"))
+    ap.add_argument("--bpe", default=None, help="CLIP BPE vocabulary for clipneg tokenize (default: $CLIPNEG_BPE)")
     ap.add_argument("--models", default=os.path.join(ROOT, "out", "bench-gpu-models"))
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "gpu", "results.md"))
     ap.add_argument("--no-hf", action="store_true", help="clipneg only")
+    ap.add_argument("--hf-compile", action="store_true", help="also HF under torch.compile")
+    ap.add_argument("--time-budget", type=float, default=0, help="seconds for the tower table (0: no limit)")
+    ap.add_argument("--e2e", action="append", default=[], help="JSON files written by e2e.py run --out-json")
+    ap.add_argument("--dry-run", action="store_true")
     args = ap.parse_args()
+    if args.runs < 1 or args.repeats < 1:
+        sys.exit("--runs and --repeats must be >= 1")
+
+    items = plan(args)
+    rows_coco, coco_mean = None, None
+    ids_file = os.path.join(args.models, "coco-caption-ids.i32")
+    if "coco" in args.text_lens.split(","):
+        os.makedirs(args.models, exist_ok=True)
+        rows_coco, coco_mean = caption_ids(args.build, args.captions, args.bpe, ids_file)
+        print(f"{len(rows_coco)} COCO captions tokenised: {coco_mean:.1f} tokens on average (SOT and EOT included)")
+    if args.dry_run:
+        print(f"{len(items)} configurations, {args.runs} x {args.repeats} timed calls each:")
+        for it in items:
+            print("  ", *it)
+        for path in args.e2e:
+            print("\n".join(e2e_table([json.load(open(path))])))
+        return
 
     peak = gemm_peak(args.build)
     hf_why = None
@@ -150,51 +287,77 @@ def main():
         except ImportError as e:
             hf_why = f"not importable: {e}"
     if hf_why:
-        print(f"HF transformers column skipped: {hf_why}")
+        print(f"HF transformers columns skipped: {hf_why}")
 
-    rows = []
-    for shape in args.shapes.split(","):
+    t_start = time.perf_counter()
+    n = args.runs * args.repeats
+    hf_cache, results, skipped = {}, [], []
+    for shape, kind, tl, transfer, batch in items:
+        if args.time_budget and time.perf_counter() - t_start > args.time_budget:
+            skipped.append((shape, kind, tl, transfer, batch))
+            continue
         mdir = model_dir(args.models, shape)
-        hf = None
+        ids = ids_file if tl == "coco" else None
+        r = clipneg_rates(args.build, mdir, args.precision, kind, batch, n, transfer, ids)
+        c_rate, c_spread = summarise(r["rates"], args.runs)
+        gflop = r["gflop_per_item"]
+        hf = {}
+        note = hf_why or ""
         if not hf_why:
-            hf = hf_model(shape, torch, transformers)
-        for kind, batch in (("image", args.image_batch), ("text", args.text_batch)):
-            r = clipneg_rates(args.build, mdir, args.precision, kind, batch, args.repeats)
-            c_rate = statistics.median(r["rates"])
-            gflop = r["gflop_per_item"]
-            h_rate, note = None, hf_why or ""
-            if hf is not None:
-                model, has_vision, impl, size = hf
-                if kind == "image" and not has_vision:
-                    note = "HF has no ModifiedResNet"
-                else:
-                    h_rate = statistics.median(hf_rates(torch, model, kind, batch, args.repeats, size))
-                    note = f"HF attention: {impl}"
-            rows.append((shape, kind, batch, c_rate, h_rate, gflop, note))
-            print(f"{shape:13s} {kind:5s} clipneg {c_rate:9.1f}/s  HF {h_rate if h_rate else float('nan'):9.1f}/s  "
-                  f"{gflop:7.2f} GFLOP/item  {note}", flush=True)
-        if hf is not None:
-            del hf
-            torch.cuda.empty_cache()
+            if shape not in hf_cache:
+                hf_cache.clear()  # one HF model on the GPU at a time
+                torch.cuda.empty_cache()
+                hf_cache[shape] = hf_model(shape, torch, transformers)
+            model, has_vision, impl, size = hf_cache[shape]
+            if kind == "image" and not has_vision:
+                note = "HF has no ModifiedResNet"
+            else:
+                note = f"HF attention: {impl}"
+                rows = rows_coco if tl == "coco" else None
+                hf["eager"] = summarise(hf_rates(torch, model, kind, batch, n, size, transfer, rows), args.runs)
+                if args.hf_compile:
+                    try:
+                        hf["compile"] = summarise(hf_rates(torch, model, kind, batch, n, size, transfer, rows, True),
+                                                  args.runs)
+                    except Exception as e:  # noqa: BLE001 - report any compile failure in the table
+                        note += f"; torch.compile failed: {type(e).__name__}"
+        results.append((shape, kind, tl, transfer, batch, c_rate, c_spread, hf, gflop, r.get("tokens_mean", 0), note))
+        e = hf.get("eager", (None, 0))[0]
+        print(f"{shape:13s} {kind:5s} {tl or '':4s} {transfer} B={batch:5d} clipneg {c_rate:9.1f}/s "
+              f"(+-{c_spread:.0f}%)  HF {e or float('nan'):9.1f}/s  {gflop:7.2f} GFLOP/item  {note}", flush=True)
 
-    def tf(rate, gflop):
-        return f"{rate * gflop / 1e3:.1f} ({100 * rate * gflop / 1e3 / peak:.0f} %)" if rate else "n/a"
+    def tf(rate, g):
+        return f"{rate * g / 1e3:.1f} ({100 * rate * g / 1e3 / peak:.0f} %)" if rate else "n/a"
 
     lines = [f"# clipneg CUDA backend vs HF transformers CLIPModel ({args.precision} / fp16)", "",
-             f"Measured fp16 GEMM peak (cuBLASLt, gemm_peak): {peak:.1f} TFLOP/s. Batches: {args.image_batch} images, "
-             f"{args.text_batch} texts (77 tokens). Median of {args.repeats} repeats after a warm-up; host buffers "
-             "in and out on both sides. Seeded random weights.", "",
-             "| shape | tower | clipneg items/s | HF items/s | clipneg / HF | GFLOP/item | clipneg TFLOP/s (% peak) "
-             "| HF TFLOP/s (% peak) | note |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for shape, kind, batch, c, h, g, note in rows:
+             f"Measured fp16 GEMM peak (cuBLASLt, gemm_peak): {peak:.1f} TFLOP/s. Texts: `77` = padded to the "
+             f"context on both sides; `coco` = real COCO captions ({coco_mean or 0:.1f} tokens on average), clipneg "
+             "trimming at EOT, HF with padding=\"longest\". h2h: host buffers in and out; d2d: device-resident "
+             f"input and output. Per configuration: median of {args.runs} runs x {args.repeats} calls after a "
+             "warm-up (spread = max - min of the run medians). Seeded random weights.", "",
+             "| shape | tower | text | transfer | batch | clipneg items/s (spread) | HF eager items/s (spread) "
+             "| clipneg / HF | HF compiled items/s | GFLOP/item | clipneg TFLOP/s (% peak) | HF TFLOP/s (% peak) "
+             "| note |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for shape, kind, tl, transfer, batch, c, cs, hf, g, tok, note in results:
+        h, hs = hf.get("eager", (None, 0))
+        hc = hf.get("compile", (None, 0))[0]
         ratio = f"{c / h:.2f}" if h else "n/a"
-        hs = f"{h:.1f}" if h else "n/a"
-        lines.append(f"| {shape} | {kind} | {c:.1f} | {hs} | {ratio} | {g:.2f} | {tf(c, g)} | {tf(h, g)} | {note} |")
+        lines.append(f"| {shape} | {kind} | {tl or ''} | {transfer} | {batch} | {c:.1f} ({cs:.0f} %) | "
+                     f"{f'{h:.1f} ({hs:.0f} %)' if h else 'n/a'} | {ratio} | {f'{hc:.1f}' if hc else 'n/a'} | "
+                     f"{g:.2f} | {tf(c, g)} | {tf(h, g)} | {note} |")
+    if skipped:
+        lines += ["", f"Skipped (time budget of {args.time_budget:.0f} s spent): " +
+                  ", ".join(f"{s} {k} {t or ''} {tr} {b}".replace("  ", " ") for s, k, t, tr, b in skipped)]
+    for path in args.e2e:
+        try:
+            lines += [""] + e2e_table([json.load(open(path))])
+        except (OSError, ValueError) as e:
+            lines += ["", f"End to end: {path} unreadable ({e})"]
     text = "\n".join(lines) + "\n"
     print()
     print(text)
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:
         f.write(text)
     print(f"wrote {args.out}")

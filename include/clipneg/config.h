@@ -9,7 +9,20 @@
 #include <stdint.h>
 
 typedef enum { BACKEND_AUTO = 0, BACKEND_CPU = 1, BACKEND_CUDA = 2 } BackendKind;
-typedef enum { PREC_FP32 = 0, PREC_TF32 = 1, PREC_FP16 = 2, PREC_BF16 = 3 } Precision;
+// PREC_AUTO: fp16 on the CUDA backend, fp32 on the CPU backend (backend_create resolves it).
+typedef enum { PREC_FP32 = 0, PREC_TF32 = 1, PREC_FP16 = 2, PREC_BF16 = 3, PREC_AUTO = 4 } Precision;
+// The job-file name of a precision ("fp16"). Inline so that the CUDA backend and its emulated tests
+// need no C object for it.
+static inline const char *precision_name(Precision p) {
+    switch (p) {
+    case PREC_FP32: return "fp32";
+    case PREC_TF32: return "tf32";
+    case PREC_FP16: return "fp16";
+    case PREC_BF16: return "bf16";
+    case PREC_AUTO: return "auto";
+    }
+    return "?";
+}
 // DATASET_ITEMS: a manifest of choice/region items (docs/items.md, include/clipneg/items.h).
 // The benchmark formats read published files as they are (docs/benchmarks.md): NEGBENCH_RETRIEVAL
 // becomes a main dataset, the others item sets (items_format_is_bench in items.h).
@@ -61,7 +74,7 @@ typedef struct {
     int compression;        // default 0: deflate level 0..9 of the output's chunked datasets
     // [run]
     BackendKind backend;    // default auto
-    Precision precision;    // default fp32 (cpu supports fp32 only)
+    Precision precision;    // default auto: fp16 on cuda, fp32 on cpu (cpu supports fp32 only)
     int image_batch;        // default 32
     int text_batch;         // default 256
     int image_shard;        // images per global shard, default 64 (fixes batch composition)

@@ -30,6 +30,22 @@ int clipneg_cuda_device_count(void);
 // compute capability < 8.0, head size > 128, out of device memory, ...).
 int cuda_backend_init(Backend *be, Precision prec, const ClipModel *m, int device);
 
+// Pipeline chunks of the backend (host logic, exposed for the tests). `rows` is the GEMM row budget
+// of a chunk (8192, or CLIPNEG_CUDA_CHUNK_ROWS). Images per chunk for a batch of B images of model c:
+// a ViT chunk holds at most `rows` tokens (and 128 MiB of fp32 pixels), the batch split evenly
+// over the chunks it needs; modified ResNets take 16. Texts: len[B] = tokens each text runs to
+// (EOT + 1), ascending; fills starts[0..n] with the first text of every chunk (starts[n] = B; room
+// for B + 1) and returns n: every chunk has texts x its longest len <= rows (or is one text) and
+// at most 2048 texts.
+int cuda_image_chunk(const ClipConfig *c, int B, long rows);
+int cuda_text_chunks(const int32_t *len, int B, long rows, int32_t *starts);
+
+// Benchmark hook (bench/gpu/bench_gpu_towers "d2d"): the input (pixels [B,3,R,R] or ids [B,context],
+// host) is uploaded once, then secs[r] = wall time of call r of the tower on device-resident input,
+// chunked as encode_* does, output left on the device; one warm-up call first. Texts are packed to
+// the batch's longest EOT + 1. CN_OK, or CN_E_MODEL when the model lacks that tower.
+int cuda_backend_time_d2d(Backend *be, int is_image, const void *host_in, int B, int reps, double *secs);
+
 // ---- text-embedding table and similarity tiles on the GPU ---------------------------------------
 // The evaluator L2-normalises embeddings on the host, gathers every rank's text rows into one
 // device table per rank, and asks for image x text tiles of dot products (= cosines).
@@ -53,6 +69,10 @@ void cuda_text_table_destroy(CudaTextTable *t);
 // afterwards every rank's table holds the rows of all ranks. n_local may be 0. c == NULL: this
 // rank's rows only (single-rank runs). CN_OK, or CN_E_INTERNAL for an index out of range.
 int cuda_text_table_allgather(CudaTextTable *t, CudaComm *c, const float *rows, const int64_t *idx, int n_local);
+
+// Overwrite table rows [t0, t0 + n) with rows[n, D] (host) on this rank only (no communication):
+// Backend.similarity stages each tile's texts this way. CN_E_INTERNAL when outside the table.
+int cuda_text_table_upload(CudaTextTable *t, int64_t t0, const float *rows, int n);
 
 // Copy table rows [t0, t0 + n) back to the host: out[n, D].
 int cuda_text_table_read(CudaTextTable *t, int64_t t0, int n, float *out);

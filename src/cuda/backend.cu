@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include <type_traits>
+#include <vector>
 
 #include "cuda_common.cuh"
 #include "encoder.cuh"
@@ -22,8 +23,16 @@
 
 #include "clipneg/cuda_backend.h"
 
-constexpr int kImageChunk = 16;   // images per pipeline chunk (enough rows for efficient GEMMs)
-constexpr int kTextChunk = 128;   // texts per chunk (texts are sorted by EOT: chunks of similar length)
+// Chunks are sized by GEMM rows (tokens x items), not by item counts: every linear layer of a chunk
+// is one GEMM with M = rows, and M of ~8k keeps the tensor cores busy while launch and host costs
+// are paid once per chunk. ViT-B/32 (50 tokens): 163 images per chunk; ViT-L/14@336 (577): 14;
+// texts trimmed to ~16 tokens (real COCO captions): 512 per chunk.
+// CLIPNEG_CUDA_CHUNK_ROWS overrides it (tests: many chunks from tiny models; benchmarks: sweeps).
+constexpr long kChunkRows = 8192;
+constexpr size_t kImageSlotBytes = 128u << 20;  // fp32 pixels of one chunk at most (pinned + device, x2)
+constexpr int kResnetChunk = 16;   // modified ResNet: its convolutions run per image, so more images per
+                                   // chunk add memory (im2col buffers), not GEMM rows
+constexpr int kMaxTextChunk = 2048;  // texts per chunk at most (very short texts)
 
 struct CudaBackend {
     int device;
@@ -39,6 +48,9 @@ struct CudaBackend {
     size_t out_floats;
     int32_t *text_order;         // host scratch for the text path
     int text_order_cap;
+    long chunk_rows;             // kChunkRows, or CLIPNEG_CUDA_CHUNK_ROWS
+    CudaTextTable *sim_table;    // staging table of Backend.similarity (grown on demand)
+    int64_t sim_cap;             // its rows
 };
 
 // Grow the staging buffers (only between calls: nothing is in flight then).
@@ -87,22 +99,38 @@ static void finish(CudaBackend *cb, long n_floats) {
 }
 
 // ---- images ---------------------------------------------------------------------------------------------------
+// Images per chunk for a batch of B: at most kChunkRows tokens (ViT) and kImageSlotBytes of pixels,
+// then evened out over the chunks the batch needs (300 images at most 163 per chunk: 150 + 150).
+extern "C" int cuda_image_chunk(const ClipConfig *c, int B, long rows) {
+    int most = kResnetChunk;
+    if (c->vision_kind != CLIP_VISION_RESNET) {
+        const long grid = c->patch_size > 0 ? c->image_size / c->patch_size : 1;
+        const long tokens = grid * grid + 1;
+        const size_t per_image = (size_t)3 * c->image_size * c->image_size * sizeof(float);
+        most = (int)CN_MAX(1L, CN_MIN(rows / tokens, (long)(kImageSlotBytes / per_image)));
+    }
+    if (B <= 0) return most;
+    const int n_chunks = CN_CEIL_DIV(B, most);
+    return CN_CEIL_DIV(B, n_chunks);
+}
+
 template <typename T> static int encode_images_t(CudaBackend *cb, const ClipModel *m, const float *pixels, int B, float *out) {
     const DevModel<T> *d = (const DevModel<T> *)cb->model;
     const ClipConfig *c = &m->cfg;
     const int D = c->embed_dim;
     const size_t per_image = (size_t)3 * c->image_size * c->image_size;
-    const int n_chunks = CN_CEIL_DIV(B, kImageChunk);
-    reserve(cb, per_image * kImageChunk * sizeof(float), (size_t)B * D);
+    const int chunk = cuda_image_chunk(c, B, cb->chunk_rows);
+    const int n_chunks = CN_CEIL_DIV(B, chunk);
+    reserve(cb, per_image * chunk * sizeof(float), (size_t)B * D);
     run_chunks(
         cb, n_chunks,
         [&](int k, void *pinned) {
-            const int b0 = k * kImageChunk, n = CN_MIN(kImageChunk, B - b0);
+            const int b0 = k * chunk, n = CN_MIN(chunk, B - b0);
             memcpy(pinned, pixels + b0 * per_image, n * per_image * sizeof(float));
             return n * per_image * sizeof(float);
         },
         [&](int k, void *slot) {
-            const int b0 = k * kImageChunk, n = CN_MIN(kImageChunk, B - b0);
+            const int b0 = k * chunk, n = CN_MIN(chunk, B - b0);
             float *o = cb->dev_out + (size_t)b0 * D;
             if (c->vision_kind == CLIP_VISION_RESNET)
                 resnet_forward<T>(d, (const float *)slot, n, o, cb->compute);
@@ -141,22 +169,35 @@ static int by_eot(const void *pa, const void *pb) {
     return a < b ? -1 : (a > b);
 }
 
+extern "C" int cuda_text_chunks(const int32_t *len, int B, long rows, int32_t *starts) {
+    int n_chunks = 0;
+    for (int s0 = 0; s0 < B;) {
+        starts[n_chunks++] = s0;
+        int n = 1;  // sorted ascending: the chunk's last text sets its length
+        while (s0 + n < B && n < kMaxTextChunk && (long)(n + 1) * len[s0 + n] <= rows) n++;
+        s0 += n;
+    }
+    starts[n_chunks] = B;
+    return n_chunks;
+}
+
 template <typename T>
 static int encode_texts_t(CudaBackend *cb, const ClipModel *m, const int32_t *ids, const int32_t *eot,
-                          const int32_t *order, int B, float *out) {
+                          const int32_t *order, const int32_t *starts, int n_chunks, int B, float *out) {
     const DevModel<T> *d = (const DevModel<T> *)cb->model;
     const int ctx = m->cfg.context_length, D = m->cfg.embed_dim;
-    const int n_chunks = CN_CEIL_DIV(B, kTextChunk);
+    auto chunk_len = [&](int k) { return eot[order[starts[k + 1] - 1]] + 1; };  // its last text is the longest
     // slot layout: ids [n, Tn] then eot [n], all int32
-    reserve(cb, ((size_t)kTextChunk * ctx + kTextChunk) * sizeof(int32_t), (size_t)B * D);
-    auto chunk_len = [&](int k) {  // sorted ascending: the chunk's last text has its longest EOT
-        const int s0 = k * kTextChunk, n = CN_MIN(kTextChunk, B - s0);
-        return eot[order[s0 + n - 1]] + 1;
-    };
+    size_t slot = 0;
+    for (int k = 0; k < n_chunks; k++) {
+        const size_t n = (size_t)(starts[k + 1] - starts[k]);
+        slot = CN_MAX(slot, (n * chunk_len(k) + n) * sizeof(int32_t));
+    }
+    reserve(cb, slot, (size_t)B * D);
     run_chunks(
         cb, n_chunks,
         [&](int k, void *pinned) {
-            const int s0 = k * kTextChunk, n = CN_MIN(kTextChunk, B - s0), Tn = chunk_len(k);
+            const int s0 = starts[k], n = starts[k + 1] - s0, Tn = chunk_len(k);
             int32_t *p = (int32_t *)pinned, *pe = p + (size_t)n * Tn;
             for (int i = 0; i < n; i++) {
                 memcpy(p + (size_t)i * Tn, ids + (size_t)order[s0 + i] * ctx, (size_t)Tn * sizeof(int32_t));
@@ -165,7 +206,7 @@ static int encode_texts_t(CudaBackend *cb, const ClipModel *m, const int32_t *id
             return ((size_t)n * Tn + n) * sizeof(int32_t);
         },
         [&](int k, void *slot) {
-            const int s0 = k * kTextChunk, n = CN_MIN(kTextChunk, B - s0), Tn = chunk_len(k);
+            const int s0 = starts[k], n = starts[k + 1] - s0, Tn = chunk_len(k);
             const int32_t *sid = (const int32_t *)slot;
             text_forward<T>(d, sid, sid + (size_t)n * Tn, n, Tn, cb->dev_out + (size_t)s0 * D, cb->compute);
         });
@@ -189,10 +230,11 @@ static int cuda_encode_texts(Backend *be, const int32_t *ids, int B, float *out)
                            i / ctx, i % ctx, (int)ids[i], c->vocab_size);
     if (B > cb->text_order_cap) {
         free(cb->text_order);
-        cb->text_order = (int32_t *)mallocCheck((size_t)2 * B * sizeof(int32_t));
+        cb->text_order = (int32_t *)mallocCheck((size_t)(4 * B + 1) * sizeof(int32_t));
         cb->text_order_cap = B;
     }
-    int32_t *eot = cb->text_order, *order = eot + B;
+    // eot[B], order[B], the sorted lengths len[B], chunk starts[B + 1]
+    int32_t *eot = cb->text_order, *order = eot + B, *len = order + B, *starts = len + B;
     for (int b = 0; b < B; b++) {
         const int32_t *row = ids + (size_t)b * ctx;
         int best = 0;
@@ -204,13 +246,39 @@ static int cuda_encode_texts(Backend *be, const int32_t *ids, int B, float *out)
     g_eot_key = eot;
     qsort(order, (size_t)B, sizeof(int32_t), by_eot);
     g_eot_key = nullptr;
+    for (int i = 0; i < B; i++) len[i] = eot[order[i]] + 1;
+    const int n_chunks = cuda_text_chunks(len, B, cb->chunk_rows, starts);
     cudaCheck(cudaSetDevice(cb->device));
     cuda_ops_set_tf32(cb->prec == PREC_TF32);
     switch (cb->prec) {
-    case PREC_FP16: return encode_texts_t<__half>(cb, be->model, ids, eot, order, B, out);
-    case PREC_BF16: return encode_texts_t<__nv_bfloat16>(cb, be->model, ids, eot, order, B, out);
-    default: return encode_texts_t<float>(cb, be->model, ids, eot, order, B, out);
+    case PREC_FP16: return encode_texts_t<__half>(cb, be->model, ids, eot, order, starts, n_chunks, B, out);
+    case PREC_BF16: return encode_texts_t<__nv_bfloat16>(cb, be->model, ids, eot, order, starts, n_chunks, B, out);
+    default: return encode_texts_t<float>(cb, be->model, ids, eot, order, starts, n_chunks, B, out);
     }
+}
+
+// ---- similarity tiles -----------------------------------------------------------------------------------------
+// The evaluator's full-similarity tiles (eval_similarity.c): the tile's text rows go into a device
+// table (grown on demand, kept between calls) and cuda_similarity_tile multiplies the images by it
+// in true fp32 (CUBLAS_COMPUTE_32F), whatever the encoder precision: the stored similarities keep
+// the fp32 GEMM of the CPU backend.
+static int cuda_similarity(Backend *be, const float *img, int n_img, const float *txt, int n_txt, int D, float *out) {
+    CudaBackend *cb = (CudaBackend *)be->impl;
+    if (n_img < 0 || n_txt < 0 || D != be->model->cfg.embed_dim)
+        return cn_fail(CN_E_INTERNAL, "cuda similarity: %d images x %d texts of dimension %d (model: %d)", n_img, n_txt,
+                       D, be->model->cfg.embed_dim);
+    if (n_img == 0 || n_txt == 0) return CN_OK;
+    if (n_txt > cb->sim_cap) {
+        cuda_text_table_destroy(cb->sim_table);
+        cb->sim_table = nullptr;
+        cb->sim_cap = 0;
+        int rc = cuda_text_table_create(&cb->sim_table, cb->device, n_txt, D);
+        if (rc != CN_OK) return rc;
+        cb->sim_cap = n_txt;
+    }
+    int rc = cuda_text_table_upload(cb->sim_table, 0, txt, n_txt);
+    if (rc == CN_OK) rc = cuda_similarity_tile(cb->sim_table, img, n_img, 0, n_txt, out);
+    return rc;
 }
 
 // ---- lifetime -------------------------------------------------------------------------------------------------
@@ -240,6 +308,7 @@ static void cuda_destroy(Backend *be) {
     if (cb->dev_out) cudaCheck(cudaFree(cb->dev_out));
     cudaCheck(cudaStreamDestroy(cb->compute));
     cudaCheck(cudaStreamDestroy(cb->copy));
+    cuda_text_table_destroy(cb->sim_table);
     cuda_ops_release();
     free(cb->text_order);
     free(cb);
@@ -320,6 +389,8 @@ extern "C" int cuda_backend_init(Backend *be, Precision prec, const ClipModel *m
     CudaBackend *cb = (CudaBackend *)callocCheck(1, sizeof(CudaBackend));
     cb->device = device;
     cb->prec = prec;
+    const char *rows_env = getenv("CLIPNEG_CUDA_CHUNK_ROWS");
+    cb->chunk_rows = rows_env && atol(rows_env) > 0 ? atol(rows_env) : kChunkRows;
     switch (prec) {
     case PREC_FP16: rc = upload<__half>(cb, m); break;
     case PREC_BF16: rc = upload<__nv_bfloat16>(cb, m); break;
@@ -337,12 +408,94 @@ extern "C" int cuda_backend_init(Backend *be, Precision prec, const ClipModel *m
     }
 
     be->name = "cuda";
+    be->precision = prec;
     be->model = m;
     be->impl = cb;
     be->encode_images = cuda_encode_images;
     be->encode_texts = cuda_encode_texts;
+    be->similarity = cuda_similarity;
     be->destroy = cuda_destroy;
-    cn_log("cuda backend: device %d (%s, sm_%d%d), %s, %.1f MiB of parameters", device, prop.name, prop.major,
-           prop.minor, precision_name(prec), cb->param_bytes / 1048576.0);
+    cn_log("cuda backend: device %d (%s, sm_%d%d), %s, %.1f MiB of parameters, chunks of %ld rows", device, prop.name,
+           prop.major, prop.minor, precision_name(prec), cb->param_bytes / 1048576.0, cb->chunk_rows);
+    return CN_OK;
+}
+
+// ---- benchmark hook: the towers device to device ---------------------------------------------------------------
+// bench/gpu/bench_gpu_towers times the towers without host transfers (its "d2d" mode): the input is
+// uploaded once, outputs stay on the device, and every call is cut into the chunks encode_* would
+// use. Texts are packed once to their longest EOT + 1 (the benchmark's texts all end together).
+template <typename T>
+static void d2d_forward(CudaBackend *cb, const ClipModel *m, int is_image, const void *dev_in, int B, int Tn) {
+    const DevModel<T> *d = (const DevModel<T> *)cb->model;
+    const ClipConfig *c = &m->cfg;
+    const int D = c->embed_dim;
+    if (is_image) {
+        const size_t per_image = (size_t)3 * c->image_size * c->image_size;
+        const int chunk = cuda_image_chunk(c, B, cb->chunk_rows);
+        for (int b0 = 0; b0 < B; b0 += chunk) {
+            const int n = CN_MIN(chunk, B - b0);
+            const float *px = (const float *)dev_in + b0 * per_image;
+            if (c->vision_kind == CLIP_VISION_RESNET)
+                resnet_forward<T>(d, px, n, cb->dev_out + (size_t)b0 * D, cb->compute);
+            else
+                vit_forward<T>(d, px, n, cb->dev_out + (size_t)b0 * D, cb->compute);
+        }
+        return;
+    }
+    const int32_t *ids = (const int32_t *)dev_in, *eot = ids + (size_t)B * Tn;
+    const int chunk = (int)CN_MAX(1L, CN_MIN((long)kMaxTextChunk, cb->chunk_rows / Tn));
+    for (int s0 = 0; s0 < B; s0 += chunk) {
+        const int n = CN_MIN(chunk, B - s0);
+        text_forward<T>(d, ids + (size_t)s0 * Tn, eot + s0, n, Tn, cb->dev_out + (size_t)s0 * D, cb->compute);
+    }
+}
+
+extern "C" int cuda_backend_time_d2d(Backend *be, int is_image, const void *host_in, int B, int reps, double *secs) {
+    CudaBackend *cb = (CudaBackend *)be->impl;
+    const ClipConfig *c = &be->model->cfg;
+    if (B <= 0 || reps <= 0 || !host_in || !secs) return cn_fail(CN_E_INTERNAL, "cuda d2d timing: bad arguments");
+    if (is_image ? !cb->has_vision : !cb->has_text) return cn_fail(CN_E_MODEL, "cuda d2d timing: no such tower");
+    cudaCheck(cudaSetDevice(cb->device));
+    cuda_ops_set_tf32(cb->prec == PREC_TF32);
+    size_t bytes;
+    int Tn = 0;
+    std::vector<int32_t> packed;
+    const void *src = host_in;
+    if (is_image) {
+        bytes = (size_t)B * 3 * c->image_size * c->image_size * sizeof(float);
+    } else {
+        const int ctx = c->context_length;
+        const int32_t *ids = (const int32_t *)host_in;
+        std::vector<int32_t> eot((size_t)B);
+        for (int b = 0; b < B; b++) {
+            int best = 0;
+            for (int t = 1; t < ctx; t++)
+                if (ids[(size_t)b * ctx + t] > ids[(size_t)b * ctx + best]) best = t;
+            eot[(size_t)b] = best;
+            Tn = CN_MAX(Tn, best + 1);
+        }
+        packed.resize((size_t)B * Tn + B);
+        for (int b = 0; b < B; b++) {
+            memcpy(&packed[(size_t)b * Tn], ids + (size_t)b * ctx, (size_t)Tn * sizeof(int32_t));
+            packed[(size_t)B * Tn + b] = eot[(size_t)b];
+        }
+        src = packed.data();
+        bytes = packed.size() * sizeof(int32_t);
+    }
+    void *dev_in;
+    cudaCheck(cudaMalloc(&dev_in, bytes));
+    cudaCheck(cudaMemcpy(dev_in, src, bytes, cudaMemcpyHostToDevice));
+    reserve(cb, 0, (size_t)B * c->embed_dim);
+    for (int r = -1; r < reps; r++) {  // r = -1 warms up (memory pool, GEMM heuristics)
+        const double t0 = cn_now();
+        switch (cb->prec) {
+        case PREC_FP16: d2d_forward<__half>(cb, be->model, is_image, dev_in, B, Tn); break;
+        case PREC_BF16: d2d_forward<__nv_bfloat16>(cb, be->model, is_image, dev_in, B, Tn); break;
+        default: d2d_forward<float>(cb, be->model, is_image, dev_in, B, Tn); break;
+        }
+        cudaCheck(cudaStreamSynchronize(cb->compute));
+        if (r >= 0) secs[r] = cn_now() - t0;
+    }
+    cudaCheck(cudaFree(dev_in));
     return CN_OK;
 }

@@ -25,9 +25,15 @@ struct AlgoKey {
     int ta, tb, dtype, compute, bias;
     int align_a, align_b, align_d;
 };
+// One GEMM shape: its algorithm and its descriptors, created once and reused by every later call
+// of that shape (a chunk of a tower calls the same few shapes again and again; creating and
+// destroying four descriptors per GEMM was measurable host time). Only the bias pointer changes
+// between calls: it is set on the cached operation descriptor each time.
 struct AlgoEntry {
     AlgoKey key;
     cublasLtMatmulAlgo_t algo;
+    cublasLtMatmulDesc_t op;
+    cublasLtMatrixLayout_t la, lb, ld;
 };
 
 static struct {
@@ -48,6 +54,13 @@ extern "C" void cuda_ops_release(void) {
     cudaCheck(cudaGetDevice(&cur));
     cudaCheck(cudaSetDevice(g_lt.device));
     cudaCheck(cudaDeviceSynchronize());  // no GEMM may still use the workspace
+    for (int i = 0; i < g_lt.n_cached; i++) {
+        AlgoEntry *e = &g_lt.cache[i];
+        cublasCheck(cublasLtMatrixLayoutDestroy(e->la));
+        cublasCheck(cublasLtMatrixLayoutDestroy(e->lb));
+        cublasCheck(cublasLtMatrixLayoutDestroy(e->ld));
+        cublasCheck(cublasLtMatmulDescDestroy(e->op));
+    }
     cudaCheck(cudaFree(g_lt.workspace));
     cublasCheck(cublasLtDestroy(g_lt.handle));
     cudaCheck(cudaSetDevice(cur));
@@ -77,9 +90,9 @@ static int alignment_of(const void *p) {
     return a;
 }
 
-static const cublasLtMatmulAlgo_t *cache_find(const AlgoKey *k) {
+static const AlgoEntry *cache_find(const AlgoKey *k) {
     for (int i = 0; i < g_lt.n_cached; i++)
-        if (!memcmp(&g_lt.cache[i].key, k, sizeof *k)) return &g_lt.cache[i].algo;
+        if (!memcmp(&g_lt.cache[i].key, k, sizeof *k)) return &g_lt.cache[i];
     return nullptr;
 }
 
@@ -112,6 +125,16 @@ static void lt_matmul(T *d, const T *a, const T *b, const T *bias, int m, int n,
     key.ta = ta; key.tb = tb; key.dtype = (int)dt; key.compute = (int)compute; key.bias = bias != nullptr;
     key.align_a = alignment_of(a); key.align_b = alignment_of(b); key.align_d = alignment_of(d);
 
+    const AlgoEntry *cached = cache_find(&key);
+    if (cached) {
+        if (bias)
+            cublasCheck(cublasLtMatmulDescSetAttribute(cached->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+        const float alpha = 1.0f, beta = 0.0f;
+        cublasCheck(cublasLtMatmul(g_lt.handle, cached->op, &alpha, a, cached->la, b, cached->lb, &beta, d, cached->ld, d,
+                                   cached->ld, &cached->algo, g_lt.workspace, kWorkspaceBytes, stream));
+        return;
+    }
+
     cublasLtMatmulDesc_t op;
     cublasCheck(cublasLtMatmulDescCreate(&op, compute, CUDA_R_32F));
     const cublasOperation_t opa = ta ? CUBLAS_OP_T : CUBLAS_OP_N, opb = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
@@ -127,11 +150,8 @@ static void lt_matmul(T *d, const T *a, const T *b, const T *bias, int m, int n,
     cublasCheck(cublasLtMatrixLayoutCreate(&ld, dt, m, n, ldd));
 
     cublasLtMatmulAlgo_t algo;
-    const cublasLtMatmulAlgo_t *cached = cache_find(&key);
-    bool found = cached != nullptr;
-    if (cached) {
-        algo = *cached;
-    } else {
+    bool found = false, keep = false;
+    {
         cublasLtMatmulPreference_t pref;
         cublasCheck(cublasLtMatmulPreferenceCreate(&pref));
         const size_t ws = kWorkspaceBytes;
@@ -148,7 +168,10 @@ static void lt_matmul(T *d, const T *a, const T *b, const T *bias, int m, int n,
         if (st == CUBLAS_STATUS_SUCCESS && n_res > 0) {
             algo = res.algo;
             found = true;
-            if (g_lt.n_cached < kAlgoCacheSize) g_lt.cache[g_lt.n_cached++] = AlgoEntry{key, algo};
+            if (g_lt.n_cached < kAlgoCacheSize) {  // the descriptors now belong to the cache
+                g_lt.cache[g_lt.n_cached++] = AlgoEntry{key, algo, op, la, lb, ld};
+                keep = true;
+            }
         } else if (st != CUBLAS_STATUS_SUCCESS && st != CUBLAS_STATUS_NOT_SUPPORTED) {
             cublasCheck(st);
         }
@@ -159,10 +182,12 @@ static void lt_matmul(T *d, const T *a, const T *b, const T *bias, int m, int n,
         cublasCheck(cublasLtMatmul(g_lt.handle, op, &alpha, a, la, b, lb, &beta, d, ld, d, ld, &algo, g_lt.workspace,
                                    kWorkspaceBytes, stream));
     }
-    cublasCheck(cublasLtMatrixLayoutDestroy(la));
-    cublasCheck(cublasLtMatrixLayoutDestroy(lb));
-    cublasCheck(cublasLtMatrixLayoutDestroy(ld));
-    cublasCheck(cublasLtMatmulDescDestroy(op));
+    if (!keep) {
+        cublasCheck(cublasLtMatrixLayoutDestroy(la));
+        cublasCheck(cublasLtMatrixLayoutDestroy(lb));
+        cublasCheck(cublasLtMatrixLayoutDestroy(ld));
+        cublasCheck(cublasLtMatmulDescDestroy(op));
+    }
     if (found) return;
 
     // No algorithm for this shape: with a bias epilogue, retry plain and add the bias ourselves.

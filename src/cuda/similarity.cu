@@ -240,6 +240,17 @@ extern "C" int cuda_text_table_allgather(CudaTextTable *t, CudaComm *c, const fl
     return CN_OK;
 }
 
+extern "C" int cuda_text_table_upload(CudaTextTable *t, int64_t t0, const float *rows, int n) {
+    if (t0 < 0 || n < 0 || t0 + n > t->n || (n > 0 && !rows))
+        return cn_fail(CN_E_INTERNAL, "cuda text table: upload of rows [%lld, %lld) outside [0, %lld)", (long long)t0,
+                       (long long)(t0 + n), (long long)t->n);
+    if (n == 0) return CN_OK;
+    cudaCheck(cudaSetDevice(t->device));
+    cudaCheck(cudaMemcpyAsync(t->rows + t0 * t->D, rows, (size_t)n * t->D * sizeof(float), cudaMemcpyHostToDevice, t->stream));
+    cudaCheck(cudaStreamSynchronize(t->stream));  // rows may go away after we return
+    return CN_OK;
+}
+
 extern "C" int cuda_text_table_read(CudaTextTable *t, int64_t t0, int n, float *out) {
     if (t0 < 0 || n < 0 || t0 + n > t->n)
         return cn_fail(CN_E_INTERNAL, "cuda text table: rows [%lld, %lld) outside [0, %lld)", (long long)t0,

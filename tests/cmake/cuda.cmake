@@ -5,6 +5,7 @@
 #  * cuda_encoders       the towers end to end vs the CPU backend (tests/fixtures/models/*, and a seeded
 #                        random full-size ViT-B/32 when tests/reference/make_fixtures.py can write one)
 #  * cuda_similarity     text table + all-gather + similarity tiles, 1 rank and 2 ranks (mpiexec)
+#  * cuda_backend        chunk sizing by GEMM rows, the staging upload of Backend.similarity
 #  * cuda_demo           jobs/demo.ini on the GPU vs the CPU backend, fp32/tf32/fp16/bf16 (tests/cuda_demo.py)
 #  * cuda_ops_memcheck, cuda_ops_racecheck, cuda_encoders_memcheck: the same binaries (--quick shapes)
 #    under compute-sanitizer; skipped as well when compute-sanitizer was not found at configure time.
@@ -45,6 +46,7 @@ endfunction()
 clipneg_cuda_test(cuda_ops TIMEOUT 300)
 clipneg_cuda_test(cuda_encoders TIMEOUT 900)
 clipneg_cuda_test(cuda_similarity TIMEOUT 120)
+clipneg_cuda_test(cuda_backend TIMEOUT 120)
 
 # Two ranks: NCCL when the node has two GPUs, else (one GPU shared by both ranks, which NCCL refuses)
 # the MPI fallback of the same call. The probe keeps a GPU-less machine at "skipped".
@@ -91,13 +93,16 @@ endforeach()
 # sanitizer build (fiber stack switching and ASan do not mix), and not the encoder test (minutes).
 #  * cuda_ops_emulated          test_cuda_ops --quick: every kernel vs its CPU twin, all precisions
 #  * cuda_similarity_emulated   test_cuda_similarity (MPI path; no NCCL in the emulator)
+#  * cuda_backend_emulated      test_cuda_backend (chunk sizing, similarity staging)
+#  * cuda_demo_emulated         clipneg eval on the emulated backend vs the CPU (cuda_demo.py --quick)
 if(NOT CLIPNEG_SANITIZE)
   enable_language(CXX)
   set(_emu ${CMAKE_SOURCE_DIR}/src/cuda/emu)
   set(_gen ${CMAKE_CURRENT_BINARY_DIR}/cuda-emu)
   file(GLOB _emu_inputs CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/src/cuda/*.cu ${CMAKE_SOURCE_DIR}/src/cuda/*.cuh)
   set(_emu_lib_srcs ${_emu}/emu.cpp)
-  foreach(f ${_emu_inputs} ${CMAKE_CURRENT_SOURCE_DIR}/test_cuda_ops.cu ${CMAKE_CURRENT_SOURCE_DIR}/test_cuda_similarity.cu)
+  foreach(f ${_emu_inputs} ${CMAKE_CURRENT_SOURCE_DIR}/test_cuda_ops.cu ${CMAKE_CURRENT_SOURCE_DIR}/test_cuda_similarity.cu
+          ${CMAKE_CURRENT_SOURCE_DIR}/test_cuda_backend.cu)
     get_filename_component(_name ${f} NAME)
     string(REGEX REPLACE "\\.cu$" ".cpp" _out ${_name})
     add_custom_command(OUTPUT ${_gen}/${_out}
@@ -115,7 +120,7 @@ if(NOT CLIPNEG_SANITIZE)
   target_compile_definitions(clipneg_cuda_emu PUBLIC OMPI_SKIP_MPICXX=1 MPICH_SKIP_MPICXX=1)
   target_link_libraries(clipneg_cuda_emu PUBLIC MPI::MPI_C)
   # Only the C files the tests need (not clipneg_core, which links the real CUDA library).
-  foreach(t cuda_ops cuda_similarity)
+  foreach(t cuda_ops cuda_similarity cuda_backend)
     add_executable(test_${t}_emu ${_gen}/test_${t}.cpp ${CMAKE_SOURCE_DIR}/src/common.c ${CMAKE_SOURCE_DIR}/src/ops_cpu.c)
     set_target_properties(test_${t}_emu PROPERTIES CXX_STANDARD 17 CXX_STANDARD_REQUIRED ON)
     target_link_libraries(test_${t}_emu PRIVATE clipneg_cuda_emu PkgConfig::OPENBLAS OpenMP::OpenMP_C ${LIBM})
@@ -123,6 +128,23 @@ if(NOT CLIPNEG_SANITIZE)
   endforeach()
   add_test(NAME cuda_ops_emulated COMMAND test_cuda_ops_emu --quick WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
   add_test(NAME cuda_similarity_emulated COMMAND test_cuda_similarity_emu WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
-  set_tests_properties(cuda_ops_emulated cuda_similarity_emulated PROPERTIES LABELS "unit;cuda-emu" TIMEOUT 300
+  add_test(NAME cuda_backend_emulated COMMAND test_cuda_backend_emu WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(cuda_ops_emulated cuda_similarity_emulated cuda_backend_emulated PROPERTIES LABELS "unit;cuda-emu" TIMEOUT 300
                        ENVIRONMENT "${CLIPNEG_TEST_ENV}")
+
+  # The whole evaluator on the emulated backend: clipneg's own objects (main.c + the core, compiled
+  # with CLIPNEG_HAVE_CUDA) linked against the emulator instead of the CUDA library, then
+  # tests/cuda_demo.py --quick: the demo job (12 images) with backend = cuda in fp32, fp16 and auto vs
+  # the CPU backend (paired and full similarities, the recorded precision).
+  add_executable(clipneg_emu ${CMAKE_SOURCE_DIR}/src/main.c $<TARGET_OBJECTS:clipneg_core>)
+  set_target_properties(clipneg_emu PROPERTIES LINKER_LANGUAGE CXX)
+  target_compile_definitions(clipneg_emu PRIVATE CLIPNEG_HAVE_CUDA=1 CLIPNEG_GIT_COMMIT="${CLIPNEG_GIT_COMMIT}")
+  target_include_directories(clipneg_emu PRIVATE ${CMAKE_SOURCE_DIR}/include)
+  target_link_libraries(clipneg_emu PRIVATE clipneg_cuda_emu MPI::MPI_C ${HDF5_C_LIBRARIES} OpenMP::OpenMP_C
+                        PkgConfig::OPENBLAS PkgConfig::CJSON PkgConfig::INIH PkgConfig::STB ZLIB::ZLIB ${LIBM})
+  add_test(NAME cuda_demo_emulated
+           COMMAND ${CLIPNEG_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/cuda_demo.py $<TARGET_FILE:test_cuda_backend_emu> --quick
+           WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(cuda_demo_emulated PROPERTIES LABELS "unit;cuda-emu" TIMEOUT 600
+                       ENVIRONMENT "${CLIPNEG_TEST_ENV};CLIPNEG_BIN=$<TARGET_FILE:clipneg_emu>")
 endif()
