@@ -75,6 +75,9 @@ int cn_read_file(const char *path, char **data, size_t *len);
 // A command-line integer: the whole of s, base 10, within [lo, hi]. CN_OK, or CN_E_USAGE with
 // "OPT: 'S' is not an integer in [LO, HI]".
 int cn_parse_int(const char *opt, const char *s, long long lo, long long hi, long long *out);
+// mmap a whole regular file read-only (*map = NULL for an empty file; munmap(*map, *size) to release).
+// CN_OK or CN_E_MODEL naming the file.
+int cn_map_file(const char *path, uint8_t **map, size_t *size);
 double cn_now(void);  // monotonic seconds
 // Number of threads this rank may use (OMP_NUM_THREADS or cores / ranks on this node, >= 1).
 int cn_threads(void);
