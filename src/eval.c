@@ -129,7 +129,7 @@ static int load_inputs(Eval *e) {
     if (rc == CN_OK) rc = cn_read_file(j->variants_file, &e->variants_text, NULL);
     if ((rc = eval_agree(rc))) return rc;
 
-    ClipLoadOptions lo = {.force_quick_gelu = j->quick_gelu};
+    ClipLoadOptions lo = {.force_quick_gelu = j->quick_gelu, .state_key = j->state_key, .strip_prefix = j->strip_prefix};
     rc = clip_model_load(&e->model, j->model_path, &lo);
     e->have_model = rc == CN_OK;
     if ((rc = eval_agree(rc))) return rc;

@@ -223,6 +223,24 @@ static int load_weights(ClipModel *m, BindList *bl, const char *file) {
     return CN_OK;
 }
 
+// "F16 x 150, F32 x 2": how many tensors of each stored dtype, in order of first appearance.
+static void summarize_dtypes(const SafeTensors *st, char *buf, size_t n) {
+    const char *seen[16];
+    int count[16], k = 0;
+    for (int i = 0; i < st->n; i++) {
+        int j = 0;
+        while (j < k && strcmp(seen[j], st->tensors[i].dtype_str)) j++;
+        if (j == k && k < 16) seen[k] = st->tensors[i].dtype_str, count[k++] = 0;
+        if (j < k) count[j]++;
+    }
+    buf[0] = '\0';
+    for (int j = 0, w = 0; j < k && (size_t)w < n; j++) {
+        int r = snprintf(buf + w, n - (size_t)w, "%s%s x %d", j ? ", " : "", seen[j], count[j]);
+        if (r < 0) break;
+        w += r;
+    }
+}
+
 int clip_model_load(ClipModel *m, const char *path, const ClipLoadOptions *opt) {
     memset(m, 0, sizeof *m);
     char weights[4096], config[4096];
@@ -258,6 +276,7 @@ int clip_model_load(ClipModel *m, const char *path, const ClipLoadOptions *opt) 
     if ((rc = check_all_used(&st, &m->cfg, &m->n_tensors))) goto fail;
     if ((rc = load_weights(m, &bl, weights))) goto fail;
     m->layout = ks.layout;
+    summarize_dtypes(&st, m->dtypes, sizeof m->dtypes);
     snprintf(m->weights_path, sizeof m->weights_path, "%s", weights);
     snprintf(m->config_path, sizeof m->config_path, "%s", config);
     snprintf(m->model_dir, sizeof m->model_dir, "%s", weights);

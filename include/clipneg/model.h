@@ -98,6 +98,7 @@ typedef struct {
     char model_dir[4096];
     char source[512];         // container: "safetensors", or "TorchScript, key 'state_dict', prefix stripped: module."
     char activation_why[128]; // why cfg.quick_gelu has its value (job override, config file, default)
+    char dtypes[128];         // stored dtypes of the checkpoint's tensors: "F16 x 150, F32 x 2"
 } ClipModel;
 
 // Options a job may force. Start from CLIP_LOAD_OPTIONS_DEFAULT (or pass NULL): note that
