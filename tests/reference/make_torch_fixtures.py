@@ -20,6 +20,12 @@ and the references, from the same weights:
     expected.safetensors pixels [2,3,16,16], tokens [3,16] (EOT = the largest id), image_embeds,
                          text_embeds: open_clip's encode_image / encode_text (fp32, not normalised)
 Each file is < 200 KB.
+
+    .venv/bin/python tests/reference/make_torch_fixtures.py --corpus   # tests/fuzz/corpus/torchfile/
+
+writes the fuzz seeds (each < 64 KiB, libFuzzer's -max_len): the micro CLIP as a float16 state dict
+(loads through the whole model loader), a training-checkpoint wrapper (module. prefix, Namespace,
+numpy scalar, optimizer) and a TorchScript archive of a two-module tree, both with tiny tensors.
 """
 import argparse
 import os
@@ -85,10 +91,30 @@ def torchscript(model):
         return torch.jit.trace_module(model, ex), "trace"
 
 
+def corpus(out):
+    os.makedirs(out, exist_ok=True)
+    torch.save(state(build(), torch.float16), os.path.join(out, "micro_clip_f16.pt"))
+    torch.manual_seed(SEED)
+    tree = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.LayerNorm(3))
+    small = {"module." + k: v.detach().clone() for k, v in tree.state_dict().items()}
+    ns = argparse.Namespace(model="ViT-B-32", lr=1e-5)
+    torch.save({"epoch": 1, "name": "micro", "state_dict": small, "optimizer": {"state": {}, "param_groups": []},
+                "args": ns, "best": np.float64(0.5)}, os.path.join(out, "micro_train.pt"))
+    torch.jit.save(torch.jit.script(tree).half(), os.path.join(out, "micro_jit.pt"))
+    for f in sorted(os.listdir(out)):
+        size = os.path.getsize(os.path.join(out, f))
+        assert size < 65536, f
+        print(f"{f}: {size} bytes")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(REPO, "tests", "fixtures", "torch"))
-    out = ap.parse_args().out
+    ap.add_argument("--corpus", action="store_true", help="write the fuzz seeds instead")
+    args = ap.parse_args()
+    if args.corpus:
+        return corpus(os.path.join(REPO, "tests", "fuzz", "corpus", "torchfile"))
+    out = args.out
     os.makedirs(out, exist_ok=True)
     model = build()
     p = lambda name: os.path.join(out, name)  # noqa: E731
