@@ -319,6 +319,8 @@ static int step(Vm *vm, int op, size_t at, int *stop) {
         for (size_t i = vm->pos; i < vm->size && nl < 2; i++) if (vm->buf[i] == '\n') nl++, vm->pos = i + 1;
         if (nl < 2) return FAIL("%s: GLOBAL at byte %zu is not terminated", vm->what, at);
         size_t len = vm->pos - start;
+        if (memchr(vm->buf + start, '\0', len))
+            return FAIL("%s: GLOBAL at byte %zu has a NUL byte in its name", vm->what, at);
         PValue *g = new_value(vm, PV_GLOBAL);
         if (g) {
             g->s = mallocCheck(len);
