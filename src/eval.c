@@ -68,7 +68,8 @@ static int detect_random_weights(const ClipModel *m) {
         }
         free(text);
     }
-    return safetensors_header_has_marker(m->weights_path);
+    // PyTorch files carry no header metadata to look in (m->source names the container).
+    return !strcmp(m->source, "safetensors") && safetensors_header_has_marker(m->weights_path);
 }
 
 // "weights-file=sha256\nconfig-file=sha256" (rank 0 hashes, every rank receives it).
