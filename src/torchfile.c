@@ -263,22 +263,10 @@ static int make_tensor(StTensor *out, const Named *nt, const TfZip *z, const cha
     return CN_OK;
 }
 
-// The archive's top folder: the one holding data.pkl.
-static int find_top(const TfZip *z, char *top, size_t n, const char *file) {
-    for (int i = 0; i < z->n; i++) {
-        const char *nm = z->e[i].name, *sl = strchr(nm, '/');
-        if (sl && !strcmp(sl, "/data.pkl") && (size_t)(sl - nm) < n) {
-            snprintf(top, n, "%.*s", (int)(sl - nm), nm);
-            return CN_OK;
-        }
-    }
-    return cn_fail(CN_E_MODEL, "%s: a zip archive without <folder>/data.pkl: not a PyTorch checkpoint", file);
-}
-
 static int build(SafeTensors *st, TorchFileInfo *info, const TfZip *z, const TorchFileOptions *opt) {
     const char *file = st->path;
     char top[512], name[1100];
-    int rc = find_top(z, top, sizeof top, file);
+    int rc = tf_zip_top(z, top, sizeof top);
     if (rc) return rc;
     snprintf(name, sizeof name, "%s/byteorder", top);
     const TfZipEntry *bo = tf_zip_find(z, name);
@@ -296,7 +284,7 @@ static int build(SafeTensors *st, TorchFileInfo *info, const TfZip *z, const Tor
     snprintf(what, sizeof what, "%s: %s", file, name);
     TfPickle p;
     NamedList l = {.file = file};
-    if ((rc = tf_pickle_run(&p, st->map + pk->offset, pk->size, what)) ||
+    if ((rc = tf_pickle_run(&p, st->map + pk->offset, pk->size, what, TF_MAX_VALUES_CHECKPOINT)) ||
         (rc = select_weights(&l, p.root, opt, info)) || (rc = strip_prefixes(&l, opt, info)))
         goto done;
     if (l.n == 0) {

@@ -32,6 +32,8 @@ typedef struct {
 int tf_zip_open(TfZip *z, const uint8_t *map, size_t size, const char *path);
 // CN_OK when `e` can be read in place (stored, not encrypted), else CN_E_MODEL naming it.
 int tf_zip_stored(const TfZip *z, const TfZipEntry *e);
+// The archive's top folder (the one holding data.pkl) into top[n]; CN_E_MODEL when there is none.
+int tf_zip_top(const TfZip *z, char *top, size_t n);
 const TfZipEntry *tf_zip_find(const TfZip *z, const char *name);
 void tf_zip_free(TfZip *z);
 
@@ -61,7 +63,7 @@ struct PValue {
     PValue *storage;    // TENSOR
     int dtype;          // STORAGE/TENSOR: index into the torchfile dtype table
     int ndim;           // TENSOR
-    int64_t shape[TF_MAX_DIMS], stride[TF_MAX_DIMS];
+    int64_t *shape, *stride; // TENSOR: [ndim] each (one allocation; other kinds keep PValue small)
 };
 
 typedef struct {
@@ -70,10 +72,13 @@ typedef struct {
     PValue *root;
 } TfPickle;
 
+#define TF_MAX_VALUES_CHECKPOINT (1 << 22)  // a CLIP checkpoint's data.pkl: ~10 values per tensor
+#define TF_MAX_VALUES_DATA (1 << 26)        // a dataset file (CC-Neg: ~40 values per entry, 228k entries)
+
 // Run the pickle `buf` (named `what` in messages, e.g. "model.pt: archive/data.pkl").
-// CN_OK with p->root set, or CN_E_MODEL. Limits: 4M values, 1M stack entries, 1000 nested MARKs,
-// memo indices < 4M. tf_pickle_free releases everything (also after a failure).
-int tf_pickle_run(TfPickle *p, const uint8_t *buf, size_t size, const char *what);
+// CN_OK with p->root set, or CN_E_MODEL. Limits: `max_values` values, 1M stack entries, 1000
+// nested MARKs, memo indices < max_values. tf_pickle_free releases everything (also after a failure).
+int tf_pickle_run(TfPickle *p, const uint8_t *buf, size_t size, const char *what, int max_values);
 void tf_pickle_free(TfPickle *p);
 
 // Storage type name ("FloatStorage", "HalfStorage", ...) or torch dtype name ("float16") -> the

@@ -15,10 +15,8 @@
 #include "clipneg/common.h"
 #include "torchfile_internal.h"
 
-#define MAX_VALUES (1 << 22)
 #define MAX_STACK (1 << 20)
 #define MAX_MARKS 1000
-#define MAX_MEMO (1 << 22)
 
 // ---- dtypes ---------------------------------------------------------------------------------------
 typedef struct {
@@ -64,11 +62,12 @@ typedef struct {
     int n_marks;
     PValue **memo;
     int memo_cap;
+    int max_values;
 } Vm;
 
 static PValue *new_value(Vm *vm, PvKind kind) {
     TfPickle *p = vm->p;
-    if (p->n_all >= MAX_VALUES) return NULL;
+    if (p->n_all >= vm->max_values) return NULL;
     if (p->n_all == p->cap_all) {
         p->cap_all = p->cap_all ? 2 * p->cap_all : 256;
         p->all = reallocCheck(p->all, (size_t)p->cap_all * sizeof(PValue *));
@@ -99,6 +98,7 @@ void tf_pickle_free(TfPickle *p) {
     for (int i = 0; i < p->n_all; i++) {
         free(p->all[i]->s);
         free(p->all[i]->items);
+        free(p->all[i]->shape);
         free(p->all[i]);
     }
     free(p->all);
@@ -109,7 +109,7 @@ void tf_pickle_free(TfPickle *p) {
 #define FAIL(...) cn_fail(CN_E_MODEL, __VA_ARGS__)
 
 static int push(Vm *vm, PValue *v) {
-    if (!v) return FAIL("%s: more than %d pickle values: refusing", vm->what, MAX_VALUES);
+    if (!v) return FAIL("%s: more than %d pickle values: refusing", vm->what, vm->max_values);
     if (vm->sp >= MAX_STACK) return FAIL("%s: pickle stack deeper than %d: refusing", vm->what, MAX_STACK);
     if (vm->sp == vm->cap) {
         vm->cap = vm->cap ? 2 * vm->cap : 64;
@@ -171,7 +171,7 @@ static int push_int(Vm *vm, int64_t x) {
 }
 
 static int memo_put(Vm *vm, uint64_t idx, size_t at) {
-    if (idx >= MAX_MEMO) return FAIL("%s: pickle memo index %llu at byte %zu is too large", vm->what,
+    if (idx >= (uint64_t)vm->max_values) return FAIL("%s: pickle memo index %llu at byte %zu is too large", vm->what,
                                      (unsigned long long)idx, at);
     if (vm->sp == 0) return FAIL("%s: pickle PUT on an empty stack at byte %zu", vm->what, at);
     if ((int)idx >= vm->memo_cap) {
@@ -206,7 +206,7 @@ static int rebuild_tensor(Vm *vm, PValue *args, int v3, PValue **out, size_t at)
         !is_int_tuple(args->items[3], TF_MAX_DIMS) || args->items[2]->n != args->items[3]->n)
         return FAIL("%s: malformed tensor record at byte %zu (expected storage, offset, size, stride)", vm->what, at);
     PValue *st = args->items[0], *t = new_value(vm, PV_TENSOR);
-    if (!t) return FAIL("%s: more than %d pickle values: refusing", vm->what, MAX_VALUES);
+    if (!t) return FAIL("%s: more than %d pickle values: refusing", vm->what, vm->max_values);
     t->storage = st;
     t->dtype = st->dtype;
     if (v3 && args->n >= 7 && args->items[6]->kind == PV_GLOBAL) {
@@ -219,6 +219,8 @@ static int rebuild_tensor(Vm *vm, PValue *args, int v3, PValue **out, size_t at)
     }
     t->i = args->items[1]->i;
     t->ndim = args->items[2]->n;
+    t->shape = callocCheck(2 * TF_MAX_DIMS, sizeof(int64_t));
+    t->stride = t->shape + TF_MAX_DIMS;
     // Extent: offset + sum((size - 1) * stride) + 1 elements must lie inside the storage.
     uint64_t last = 0, numel = 1;
     if (t->i < 0) return FAIL("%s: negative storage offset at byte %zu", vm->what, at);
@@ -440,9 +442,9 @@ static int step(Vm *vm, int op, size_t at, int *stop) {
     }
 }
 
-int tf_pickle_run(TfPickle *p, const uint8_t *buf, size_t size, const char *what) {
+int tf_pickle_run(TfPickle *p, const uint8_t *buf, size_t size, const char *what, int max_values) {
     memset(p, 0, sizeof *p);
-    Vm vm = {.p = p, .buf = buf, .size = size, .what = what};
+    Vm vm = {.p = p, .buf = buf, .size = size, .what = what, .max_values = max_values};
     int rc = CN_OK, stop = 0;
     int memoize_next = 0;
     while (rc == CN_OK && !stop) {

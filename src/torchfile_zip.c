@@ -5,6 +5,7 @@
 // header, from the mmap'ed file, and check every number against the file size before use: an entry
 // that claims more bytes than the file has (a "zip bomb" size), a compressed or encrypted entry, a
 // central directory that runs past the end, all stop with a message naming the file and entry.
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -160,6 +161,17 @@ int tf_zip_stored(const TfZip *z, const TfZipEntry *e) {
         return cn_fail(CN_E_MODEL, "%s: zip entry '%s' is compressed (method %d); PyTorch stores data.pkl and the "
                        "tensor data uncompressed: re-save the file with torch.save", z->path, e->name, e->method);
     return CN_OK;
+}
+
+int tf_zip_top(const TfZip *z, char *top, size_t n) {
+    for (int i = 0; i < z->n; i++) {
+        const char *nm = z->e[i].name, *sl = strchr(nm, '/');
+        if (sl && !strcmp(sl, "/data.pkl") && (size_t)(sl - nm) < n) {
+            snprintf(top, n, "%.*s", (int)(sl - nm), nm);
+            return CN_OK;
+        }
+    }
+    return cn_fail(CN_E_MODEL, "%s: a zip archive without <folder>/data.pkl: not a PyTorch file", z->path);
 }
 
 void tf_zip_free(TfZip *z) {
