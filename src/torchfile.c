@@ -101,12 +101,6 @@ static void dict_tensors(NamedList *l, const PValue *d) {
             named_add(l, "", d->items[i]->s, d->items[i + 1]);
 }
 
-static const char *kind_name(PvKind k) {
-    static const char *names[] = {"None", "bool", "int", "float", "str", "bytes", "tuple", "list", "dict", "set",
-                                  "class", "object", "storage", "tensor", "mark"};
-    return names[k];
-}
-
 // "'state_dict' (302 tensors), 'optimizer' (dict, 0 tensors), ..." for the error messages.
 static void describe_entries(const PValue *root, char *buf, size_t n) {
     buf[0] = '\0';
@@ -114,7 +108,7 @@ static void describe_entries(const PValue *root, char *buf, size_t n) {
     for (int i = 0; i + 1 < root->n && k + 80 < n; i += 2) {
         const PValue *key = root->items[i], *v = root->items[i + 1];
         if (key->kind != PV_STR) continue;
-        int w = snprintf(buf + k, n - k, "%s'%.60s' (%s, %d tensors)", k ? ", " : "", key->s, kind_name(v->kind),
+        int w = snprintf(buf + k, n - k, "%s'%.60s' (%s, %d tensors)", k ? ", " : "", key->s, torchvalue_kind(v),
                          count_tensors(v));
         if (w > 0) k += (size_t)w;
     }
@@ -130,7 +124,7 @@ static int select_weights(NamedList *l, const PValue *root, const TorchFileOptio
     }
     if (root->kind != PV_DICT)
         return cn_fail(CN_E_MODEL, "%s: the checkpoint holds a %s, not a dict of tensors or a module", l->file,
-                       kind_name(root->kind));
+                       torchvalue_kind(root));
     if (opt && opt->state_key && opt->state_key[0]) {
         const PValue *d = tf_dict_get(root, opt->state_key);
         if (count_tensors(d) == 0) {

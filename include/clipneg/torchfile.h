@@ -36,4 +36,21 @@ int torchfile_parse(SafeTensors *st, TorchFileInfo *info, const uint8_t *buf, si
 // 1 when the first bytes are a zip ("PK\3\4") or a raw pickle (0x80): a PyTorch file, not safetensors.
 int torchfile_sniff(const char *path);
 
+// ---- non-tensor values (dataset files saved with torch.save, e.g. CC-Neg's ccneg_preprocessed.pt) ----
+// The same data-only reader, giving the whole object graph: dicts, lists, tuples, strings, numbers.
+// Values live as long as their TorchData; every accessor is NULL/-1-safe, so chains like
+// torchvalue_str(torchvalue_get(torchvalue_index(list, i), "caption")) need one check at the end.
+typedef struct TorchData TorchData;
+typedef struct PValue TorchValue;
+
+int torchdata_open(TorchData **td, const char *path);  // CN_OK or CN_E_DATA naming the file
+const TorchValue *torchdata_root(const TorchData *td);
+void torchdata_close(TorchData *td);
+const TorchValue *torchvalue_get(const TorchValue *dict, const char *key);  // NULL: not a dict / no key
+int torchvalue_len(const TorchValue *v);                                   // list/tuple items, else -1
+const TorchValue *torchvalue_index(const TorchValue *v, int i);            // NULL when out of range
+const char *torchvalue_str(const TorchValue *v);                           // NULL unless a str
+// "str", "int", "dict", "list", ... (for messages)
+const char *torchvalue_kind(const TorchValue *v);
+
 #endif

@@ -15,6 +15,11 @@ parameters) saved as:
     clipbnl.pth.tar      {"epoch", "model" (clip_model. prefix), "best_perf", "config"}  (CLIP-bnl)
     jit_f16.pt           torch.jit.save of the scripted (or traced) model in float16  (OpenAI .pt)
     noncontig.pt         bare state dict whose text_projection is a transposed (non-contiguous) view
+    ccneg_mini.pt        CC-Neg's ccneg_preprocessed.pt layout (CoN-CLIP ccneg_dataset): {"image_paths",
+                         "annotations": [{"json": {"caption", ...}, "sop_data": {"negative-prompt", ...}}]},
+                         7 entries, one image path used twice, commas in the negations
+    ccneg_mini.expected.json   what ccneg_load must give for last_n = 5, strip "/workspace/datasets/cc3m/":
+                         upstream's rule re-implemented here (last N entries, commas removed)
 and the references, from the same weights:
     ref_f32.safetensors, ref_f16.safetensors, ref_bf16.safetensors   the state dict per dtype
     expected.safetensors pixels [2,3,16,16], tokens [3,16] (EOT = the largest id), image_embeds,
@@ -91,6 +96,32 @@ def torchscript(model):
         return torch.jit.trace_module(model, ex), "trace"
 
 
+def ccneg(out):
+    import json
+    prefix = "/workspace/datasets/cc3m/"
+    names = [f"cc3m_subset_images_extracted_final/{i:09d}.jpg" for i in range(7)]
+    names[5] = names[3]  # the same image for two captions
+    caps = ["a dog runs on the beach", "two cups of coffee, on a table", "a red car parked outside",
+            "children playing football", "a café with wooden chairs", "a bowl of fruit", "a man riding a bike"]
+    negs = ["a dog, not a cat, runs on the beach", "two cups of coffee, but no table", "a red car, no driver",
+            "children playing, but not football", "a café, without chairs", "a bowl, no fruit", "no man riding a bike"]
+    anns = [{"json": {"caption": c, "url": f"http://example.com/{i}.jpg", "key": f"{i:09d}", "status": "success",
+                      "width": 256 + i, "height": np.int64(200)},
+             "sop_data": {"subject": c.split()[1], "negative-prompt": n, "score": 0.5 + i / 10}}
+            for i, (c, n) in enumerate(zip(caps, negs))]
+    torch.save({"image_paths": [prefix + n for n in names], "annotations": anns}, os.path.join(out, "ccneg_mini.pt"))
+    last = 5  # CoN-CLIP evaluates the last 40,000 entries: [-N:]
+    sel = list(range(len(names)))[-last:]
+    images = []
+    for i in sel:
+        if names[i] not in images:
+            images.append(names[i])
+    items = [{"image": names[i], "caption": caps[i], "negated": negs[i].replace(",", ""), "entry": i + 1} for i in sel]
+    with open(os.path.join(out, "ccneg_mini.expected.json"), "w") as f:
+        json.dump({"last_n": last, "strip_prefix": prefix, "images": images, "items": items}, f, indent=1,
+                  ensure_ascii=False)
+
+
 def corpus(out):
     os.makedirs(out, exist_ok=True)
     torch.save(state(build(), torch.float16), os.path.join(out, "micro_clip_f16.pt"))
@@ -139,6 +170,7 @@ def main():
     sd["text_projection"] = sd["text_projection"].t().contiguous().t()  # same values, strides (1, 16)
     assert not sd["text_projection"].is_contiguous()
     torch.save(sd, p("noncontig.pt"))
+    ccneg(out)
     for f in sorted(os.listdir(out)):
         print(f"{f}: {os.path.getsize(p(f))} bytes")
     print(f"TorchScript by {how}")
