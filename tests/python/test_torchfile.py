@@ -217,3 +217,26 @@ def test_convert_model(tmp_path):
         assert torch.allclose(model.encode_image(exp["pixels"]), exp["image_embeds"], atol=1e-6)
     r = inspect(out)  # and clipneg reads it back with the config's heads and activation
     assert r.returncode == 0 and "activation: QuickGELU (from the config file)" in r.stdout
+
+
+@pytest.mark.parametrize("name,weights,config,layout", [
+    ("vit-tiny-openclip", "open_clip_pytorch_model.bin", "open_clip_config.json", "open_clip"),
+    ("vit-tiny-hf", "pytorch_model.bin", "config.json", "hf"),
+])
+def test_pytorch_bin_with_config_beside(tmp_path, name, weights, config, layout):
+    """A hub folder's PyTorch copy (torch.save of the same tensors) reads like its safetensors copy,
+    config included: vit-tiny uses exact GELU, so the config must win over the QuickGELU default."""
+    import shutil
+    from safetensors.torch import load_file
+    src = os.path.join(REPO, "tests", "fixtures", "models", name)
+    st_name = "open_clip_model.safetensors" if layout == "open_clip" else "model.safetensors"
+    torch.save(load_file(os.path.join(src, st_name)), tmp_path / weights)
+    shutil.copy(os.path.join(src, config), tmp_path / config)
+    got = subprocess.run([BIN, "inspect-model", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    ref = subprocess.run([BIN, "inspect-model", src], capture_output=True, text=True, timeout=60)
+    assert got.returncode == 0 and ref.returncode == 0, got.stderr + ref.stderr
+    keep = lambda out: [l for l in out.splitlines()  # noqa: E731
+                        if l.split(":")[0] not in ("weights", "config", "container", "load_seconds")]
+    assert keep(got.stdout) == keep(ref.stdout)
+    assert f"layout: {layout}" in got.stdout and "quick_gelu: 0" in got.stdout
+    assert "activation: GELU (from the config file)" in got.stdout
