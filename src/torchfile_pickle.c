@@ -171,8 +171,10 @@ static int push_int(Vm *vm, int64_t x) {
 }
 
 static int memo_put(Vm *vm, uint64_t idx, size_t at) {
-    if (idx >= (uint64_t)vm->max_values) return FAIL("%s: pickle memo index %llu at byte %zu is too large", vm->what,
-                                     (unsigned long long)idx, at);
+    // A pickler numbers its memo 0, 1, 2, ...: an index beyond the values built so far is forged
+    // (and would make us allocate a huge memo).
+    if (idx >= (uint64_t)vm->max_values || idx > (uint64_t)vm->p->n_all + 64)
+        return FAIL("%s: pickle memo index %llu at byte %zu is too large", vm->what, (unsigned long long)idx, at);
     if (vm->sp == 0) return FAIL("%s: pickle PUT on an empty stack at byte %zu", vm->what, at);
     if ((int)idx >= vm->memo_cap) {
         int cap = vm->memo_cap ? vm->memo_cap : 64;
@@ -223,7 +225,9 @@ static int rebuild_tensor(Vm *vm, PValue *args, int v3, PValue **out, size_t at)
     t->stride = t->shape + TF_MAX_DIMS;
     // Extent: offset + sum((size - 1) * stride) + 1 elements must lie inside the storage.
     uint64_t last = 0, numel = 1;
-    if (t->i < 0) return FAIL("%s: negative storage offset at byte %zu", vm->what, at);
+    if (t->i < 0 || t->i > st->i)  // also for an empty tensor: its data pointer must stay inside the storage
+        return FAIL("%s: storage offset %lld at byte %zu outside storage '%s' (%lld elements)", vm->what,
+                    (long long)t->i, at, st->s, (long long)st->i);
     for (int d = 0; d < t->ndim; d++) {
         int64_t n = args->items[2]->items[d]->i, s = args->items[3]->items[d]->i;
         if (n < 0 || s < 0 || n > (int64_t)1 << 40 || s > (int64_t)1 << 40)
