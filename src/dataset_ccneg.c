@@ -27,7 +27,10 @@ static int cmp_ref(const void *a, const void *b) {
     return c ? c : (x->entry > y->entry) - (x->entry < y->entry);
 }
 
-static int cmp_int(const void *a, const void *b) { return (*(const int *)a > *(const int *)b) - (*(const int *)a < *(const int *)b); }
+static int cmp_int(const void *a, const void *b) {
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
 
 // Item i's image index: images numbered by first appearance, duplicates shared (sort, not a
 // quadratic search: the full file has 228k entries).
@@ -36,8 +39,9 @@ static void assign_images(ItemSet *s, PathRef *refs, int n) {
     int *first = mallocCheck(sizeof(int) * (size_t)n + 1);  // per entry: the first entry of its path
     int n_unique = 0;
     for (int i = 0; i < n; i++) {
-        if (i == 0 || strcmp(refs[i].path, refs[i - 1].path)) n_unique++;
-        first[refs[i].entry] = (i == 0 || strcmp(refs[i].path, refs[i - 1].path)) ? refs[i].entry : first[refs[i - 1].entry];
+        int new_path = i == 0 || strcmp(refs[i].path, refs[i - 1].path);
+        n_unique += new_path;
+        first[refs[i].entry] = new_path ? refs[i].entry : first[refs[i - 1].entry];
     }
     int *firsts = mallocCheck(sizeof(int) * (size_t)n_unique + 1), k = 0;
     for (int e = 0; e < n; e++)
