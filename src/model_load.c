@@ -96,6 +96,14 @@ static int resolve_paths(const char *path, char *weights, char *config, size_t n
         int count = 0, rc;
         char names[512] = "";
         if ((rc = scan_dir(path, is_safetensors_name, weights, n, &count, names, sizeof names))) return rc;
+        static const char *torch_names[] = {"open_clip_pytorch_model.bin", "pytorch_model.bin"};  // hub copies
+        for (size_t i = 0; i < sizeof torch_names / sizeof torch_names[0] && count == 0; i++) {
+            join(weights, n, path, torch_names[i]);
+            if (is_file(weights)) {
+                config_beside(weights, config, n);
+                return CN_OK;
+            }
+        }
         if (count == 0 && (rc = scan_dir(path, is_torch_name, weights, n, &count, names, sizeof names))) return rc;
         if (count == 1) {  // a lone, otherwise named file
             config_beside(weights, config, n);
