@@ -79,10 +79,10 @@ int model_option_arg(ClipLoadOptions *o, int argc, char **argv, int *i) {
     int heads = !strcmp(a, "--vision-heads") || !strcmp(a, "--text-heads");
     if (!heads && strcmp(a, "--state-key") != 0 && strcmp(a, "--strip-prefix") != 0) return 0;
     if (!next) return -1;
+    if (heads && cn_parse_int(a, next, 1, 1 << 16, &v) != CN_OK) return -1;  // *i stays on the option
     ++*i;
     if (!strcmp(a, "--state-key")) o->state_key = next;
     else if (!strcmp(a, "--strip-prefix")) o->strip_prefix = next;
-    else if (cn_parse_int(a, next, 1, 1 << 16, &v) != CN_OK) return -1;
     else if (a[2] == 'v') o->vision_heads = (int)v;
     else o->text_heads = (int)v;
     return 1;
