@@ -65,11 +65,43 @@ void embed_print(EmbedFormat fmt, const char *model_name, int normalized, const 
     fputs("]}\n", fp);
 }
 
+int model_option_arg(ClipLoadOptions *o, int argc, char **argv, int *i) {
+    const char *a = argv[*i], *next = *i + 1 < argc ? argv[*i + 1] : NULL;
+    long long v;
+    if (!strcmp(a, "--gelu")) {
+        o->force_quick_gelu = 0;
+        return 1;
+    }
+    if (!strcmp(a, "--quick-gelu")) {  // an optional 0|1 after it (older scripts pass one)
+        o->force_quick_gelu = 1;
+        if (next && (!strcmp(next, "0") || !strcmp(next, "1"))) o->force_quick_gelu = argv[++*i][0] == '1';
+        return 1;
+    }
+    int heads = !strcmp(a, "--vision-heads") || !strcmp(a, "--text-heads");
+    if (!heads && strcmp(a, "--state-key") != 0 && strcmp(a, "--strip-prefix") != 0) return 0;
+    if (!next) return -1;
+    if (heads && cn_parse_int(a, next, 1, 1 << 16, &v) != CN_OK) return -1;  // *i stays on the option
+    ++*i;
+    if (!strcmp(a, "--state-key")) o->state_key = next;
+    else if (!strcmp(a, "--strip-prefix")) o->strip_prefix = next;
+    else if (a[2] == 'v') o->vision_heads = (int)v;
+    else o->text_heads = (int)v;
+    return 1;
+}
+
 int encode_args_parse(EncodeArgs *a, int argc, char **argv, const char *cmd, int with_vocab, void (*usage)(void)) {
     memset(a, 0, sizeof *a);
+    a->load = (ClipLoadOptions)CLIP_LOAD_OPTIONS_DEFAULT;
     a->fmt = EMBED_FORMAT_JSON;
     a->inputs = mallocCheck((size_t)(argc > 0 ? argc : 1) * sizeof(char *));
     for (int i = 1; i < argc; i++) {
+        int mo = model_option_arg(&a->load, argc, argv, &i);
+        if (mo < 0) {
+            fprintf(stderr, "clipneg %s: bad or missing value for '%s'\n", cmd, argv[i]);
+            usage();
+            return CN_E_USAGE;
+        }
+        if (mo) continue;
         if (!strcmp(argv[i], "--model") && i + 1 < argc) a->model = argv[++i];
         else if (with_vocab && !strcmp(argv[i], "--vocab") && i + 1 < argc) a->vocab = argv[++i];
         else if (!strcmp(argv[i], "--format") && i + 1 < argc) {

@@ -17,9 +17,9 @@
 
 static void usage(void) {
     fprintf(stderr, "usage: clipneg encode-image --model DIR|FILE [--format json|csv] [--raw] IMG...\n"
-                    "  --model   open_clip or HF CLIP checkpoint (folder or .safetensors)\n"
+                    "  --model   CLIP checkpoint: folder, .safetensors, or PyTorch .pt/.pth/.bin\n"
                     "  --format  json (default) or csv\n"
-                    "  --raw     print the embeddings before L2 normalisation\n");
+                    "  --raw     print the embeddings before L2 normalisation\n" MODEL_OPTIONS_USAGE);
 }
 
 int cmd_encode_image(int argc, char **argv) {
@@ -35,7 +35,7 @@ int cmd_encode_image(int argc, char **argv) {
     const int raw = args.raw, n_in = args.n_in;
 
     ClipModel m;
-    if (clip_model_load(&m, model_path, NULL) != CN_OK) {  // NULL: the checkpoint's own config
+    if (clip_model_load(&m, model_path, &args.load) != CN_OK) {
         fprintf(stderr, "clipneg encode-image: %s\n", cn_last_error());
         encode_args_free(&args);
         return CN_E_MODEL;

@@ -15,12 +15,12 @@
 
 static void usage(void) {
     fprintf(stderr, "usage: clipneg encode-text --model DIR|FILE [--format json|csv] [--raw] [--vocab PATH] TEXT...\n"
-                    "  --model   open_clip or HF CLIP checkpoint (folder or .safetensors)\n"
+                    "  --model   CLIP checkpoint: folder, .safetensors, or PyTorch .pt/.pth/.bin\n"
                     "  --format  json (default) or csv\n"
                     "  --raw     print the embeddings before L2 normalisation\n"
                     "  --vocab   bpe_simple_vocab_16e6.txt.gz or a folder with vocab.json + merges.txt\n"
                     "            (default: the model folder, then $CLIPNEG_BPE)\n"
-                    "  --        everything after is a text, even if it starts with '-'\n");
+                    "  --        everything after is a text, even if it starts with '-'\n" MODEL_OPTIONS_USAGE);
 }
 
 int cmd_encode_text(int argc, char **argv) {
@@ -36,7 +36,7 @@ int cmd_encode_text(int argc, char **argv) {
     const int raw = args.raw, n_in = args.n_in;
 
     ClipModel m;
-    if (clip_model_load(&m, model_path, NULL) != CN_OK) {  // NULL: the checkpoint's own config
+    if (clip_model_load(&m, model_path, &args.load) != CN_OK) {
         fprintf(stderr, "clipneg encode-text: %s\n", cn_last_error());
         encode_args_free(&args);
         return CN_E_MODEL;

@@ -8,20 +8,14 @@
 #include "clipneg/commands.h"
 #include "clipneg/common.h"
 #include "clipneg/model.h"
+#include "cmd_internal.h"
 
 static void usage(FILE *fp) {
-    fprintf(fp, "usage: clipneg inspect-model DIR|FILE [--quick-gelu 0|1] [--vision-heads N] [--text-heads N]\n"
-                "  DIR: open_clip_model.safetensors (+ open_clip_config.json) or model.safetensors (+ config.json)\n"
-                "  FILE: a .safetensors with open_clip/OpenAI or HF names\n"
-                "  the options override the config (as [model] quick_gelu etc. in a job)\n");
-}
-
-static int parse_int(const char *s, int lo, int hi, int *out) {
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*s == '\0' || *end != '\0' || v < lo || v > hi) return 0;
-    *out = (int)v;
-    return 1;
+    fprintf(fp, "usage: clipneg inspect-model DIR|FILE [options]\n"
+                "  DIR: open_clip_model.safetensors (+ open_clip_config.json), model.safetensors (+ config.json),\n"
+                "       or one PyTorch file\n"
+                "  FILE: a .safetensors, or a PyTorch .pt/.pth/.bin/.pth.tar/.ckpt (torch.save or TorchScript)\n"
+                "  the options override the config (as [model] quick_gelu etc. in a job):\n" MODEL_OPTIONS_USAGE);
 }
 
 int cmd_inspect_model(int argc, char **argv) {
@@ -29,26 +23,18 @@ int cmd_inspect_model(int argc, char **argv) {
     const char *path = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        int ok = 1;
+        int mo = model_option_arg(&opt, argc, argv, &i);
+        if (mo == 1) continue;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return CN_OK;
-        } else if (!strcmp(a, "--quick-gelu") && i + 1 < argc) {
-            ok = parse_int(argv[++i], 0, 1, &opt.force_quick_gelu);
-        } else if (!strcmp(a, "--vision-heads") && i + 1 < argc) {
-            ok = parse_int(argv[++i], 1, 1 << 16, &opt.vision_heads);
-        } else if (!strcmp(a, "--text-heads") && i + 1 < argc) {
-            ok = parse_int(argv[++i], 1, 1 << 16, &opt.text_heads);
-        } else if (a[0] == '-' || path) {
-            ok = 0;
-        } else {
-            path = a;
         }
-        if (!ok) {
+        if (mo < 0 || a[0] == '-' || path) {
             fprintf(stderr, "clipneg inspect-model: bad argument '%s'\n", a);
             usage(stderr);
             return CN_E_USAGE;
         }
+        path = a;
     }
     if (!path) {
         usage(stderr);
@@ -66,6 +52,7 @@ int cmd_inspect_model(int argc, char **argv) {
     int vit = c->vision_kind == CLIP_VISION_VIT;
     printf("weights: %s\n", m.weights_path);
     printf("config: %s\n", m.config_path[0] ? m.config_path : "(none: OpenAI defaults)");
+    printf("container: %s\n", m.source);
     printf("layout: %s\n", m.layout == CLIP_LAYOUT_HF ? "hf" : "open_clip");
     printf("name: %s\n", c->name);
     printf("vision_kind: %s\n", vit ? "vit" : "resnet");
@@ -85,9 +72,11 @@ int cmd_inspect_model(int argc, char **argv) {
     printf("text_layers: %d\n", c->text_layers);
     printf("text_mlp: %d\n", c->text_mlp);
     printf("quick_gelu: %d\n", c->quick_gelu);
+    printf("activation: %s (%s)\n", c->quick_gelu ? "QuickGELU" : "GELU", m.activation_why);
     printf("ln_eps: %g\n", c->ln_eps);
     printf("logit_scale: %g\n", c->logit_scale);
     printf("tensors: %d\n", m.n_tensors);
+    printf("dtypes: %s\n", m.dtypes);
     printf("parameters: %zu (%.1f M, %.1f MB as fp32)\n", m.n_params, m.n_params / 1e6, m.n_params * 4 / 1e6);
     printf("load_seconds: %.3f\n", cn_now() - t0);
     clip_model_free(&m);

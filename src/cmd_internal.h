@@ -1,7 +1,10 @@
 // cmd_internal.h — what the cmd_*.c files share beyond include/clipneg/commands.h. Internal to src/.
-//   cmd_encode_common.c: the command line and the printing of `clipneg encode-image` / `encode-text`.
+//   cmd_encode_common.c: the command line and the printing of `clipneg encode-image` / `encode-text`,
+//   and the model-loading options of every command that loads a model.
 #ifndef CLIPNEG_CMD_INTERNAL_H
 #define CLIPNEG_CMD_INTERNAL_H
+
+#include "clipneg/model.h"
 
 typedef enum { EMBED_FORMAT_JSON = 0, EMBED_FORMAT_CSV = 1 } EmbedFormat;
 // Parse "json" / "csv"; CN_OK or CN_E_USAGE (message set).
@@ -18,7 +21,16 @@ typedef struct {
     EmbedFormat fmt;
     int raw, help_only, n_in;
     const char **inputs;  // n_in pointers into argv
+    ClipLoadOptions load; // --quick-gelu/--gelu/--vision-heads/--text-heads/--state-key/--strip-prefix
 } EncodeArgs;
+// The model-loading options every model command shares, at argv[*i]: --quick-gelu [0|1], --gelu,
+// --vision-heads N, --text-heads N, --state-key KEY, --strip-prefix P. Returns 1 (consumed; *i
+// moved past the value), 0 (not one of these), -1 (a bad or missing value).
+int model_option_arg(ClipLoadOptions *o, int argc, char **argv, int *i);
+#define MODEL_OPTIONS_USAGE                                                                                  \
+    "  --quick-gelu [1|0], --gelu   force the activation (default: the config; QuickGELU without one)\n"     \
+    "  --vision-heads N, --text-heads N   head counts when no config says them\n"                            \
+    "  --state-key KEY, --strip-prefix P   PyTorch files: where the weights are (default: detected)\n"
 int encode_args_parse(EncodeArgs *a, int argc, char **argv, const char *cmd, int with_vocab, void (*usage)(void));
 void encode_args_free(EncodeArgs *a);
 

@@ -6,6 +6,9 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -122,6 +125,31 @@ int cn_read_file(const char *path, char **data, size_t *len) {
     buf[n] = '\0';
     *data = buf;
     if (len) *len = n;
+    return CN_OK;
+}
+
+int cn_map_file(const char *path, uint8_t **map, size_t *size) {
+    *map = NULL;
+    *size = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return cn_fail(CN_E_MODEL, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return cn_fail(CN_E_MODEL, "%s: not a regular file", path);
+    }
+    size_t n = (size_t)sb.st_size;
+    if (n > 0) {
+        void *m = mmap(NULL, n, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (m == MAP_FAILED) {
+            int err = errno;
+            close(fd);
+            return cn_fail(CN_E_MODEL, "%s: mmap of %zu bytes failed: %s", path, n, strerror(err));
+        }
+        *map = m;
+    }
+    close(fd);  // the mapping stays valid
+    *size = n;
     return CN_OK;
 }
 

@@ -64,6 +64,8 @@ static const KeySpec KEYS[] = {
     {"model", "path", K_ANYPATH, F(model_path), 0, 0, NULL, NULL},
     {"model", "tokenizer", K_ANYPATH, F(tokenizer_path), 0, 0, NULL, NULL},
     {"model", "quick_gelu", K_ENUM, F(quick_gelu), ENUM(GELU_NAMES, GELU_VALUES)},
+    {"model", "state_key", K_STRING, F(state_key), 0, 0, NULL, NULL},
+    {"model", "strip_prefix", K_STRING, F(strip_prefix), 0, 0, NULL, NULL},
     {"dataset", "format", K_ENUM, F(dataset_kind), ENUM(FORMAT_NAMES, FORMAT_VALUES)},
     {"dataset", "captions", K_FILE, F(captions_json), 0, 0, NULL, NULL},
     {"dataset", "instances", K_FILE, F(instances_json), 0, 0, NULL, NULL},
@@ -511,6 +513,8 @@ void job_free(JobConfig *job) {
     free(job->job_text);
     free(job->model_path);
     free(job->tokenizer_path);
+    free(job->state_key);
+    free(job->strip_prefix);
     free(job->captions_json);
     free(job->instances_json);
     free(job->images_dir);

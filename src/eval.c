@@ -70,7 +70,8 @@ static int detect_random_weights(const ClipModel *m) {
         }
         free(text);
     }
-    return safetensors_header_has_marker(m->weights_path);
+    // PyTorch files carry no header metadata to look in (m->source names the container).
+    return !strcmp(m->source, "safetensors") && safetensors_header_has_marker(m->weights_path);
 }
 
 // "weights-file=sha256\nconfig-file=sha256" (rank 0 hashes, every rank receives it).
@@ -137,7 +138,7 @@ static int load_inputs(Eval *e) {
     if (rc == CN_OK) rc = cn_read_file(j->variants_file, &e->variants_text, NULL);
     if ((rc = eval_agree(rc))) return rc;
 
-    ClipLoadOptions lo = {.force_quick_gelu = j->quick_gelu};
+    ClipLoadOptions lo = {.force_quick_gelu = j->quick_gelu, .state_key = j->state_key, .strip_prefix = j->strip_prefix};
     rc = clip_model_load(&e->model, j->model_path, &lo);
     e->have_model = rc == CN_OK;
     if ((rc = eval_agree(rc))) return rc;

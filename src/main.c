@@ -22,6 +22,7 @@ static const Command COMMANDS[] = {
     {"info", cmd_info, 0, "OUT.h5  completeness, shards done, failures, provenance"},
     {"tokenize", cmd_tokenize, 0, "[--vocab PATH] [--context N] TEXT...  print CLIP token ids"},
     {"inspect-model", cmd_inspect_model, 0, "DIR|FILE  print the inferred architecture"},
+    {"convert-model", cmd_convert_model, 0, "IN OUT.safetensors  write open_clip safetensors + config"},
     {"preprocess", cmd_preprocess, 0, "--size R IMG [-o OUT.f32]  print/save preprocessed pixels"},
     {"encode-image", cmd_encode_image, 0, "--model DIR [--format json|csv] IMG...  image embeddings"},
     {"encode-text", cmd_encode_text, 0, "--model DIR [--format json|csv] TEXT...  text embeddings"},

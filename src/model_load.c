@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "clipneg/common.h"
+#include "clipneg/torchfile.h"
 #include "model_internal.h"
 
 #define BN_EPS 1e-5  // nn.BatchNorm2d default, used by every ModifiedResNet CLIP
@@ -28,30 +29,24 @@ static int ends_with(const char *s, const char *suffix) {
     return n >= k && !strcmp(s + n - k, suffix);
 }
 
-static int pickle_error(const char *path) {
-    return cn_fail(CN_E_MODEL, "%s: a PyTorch pickle checkpoint; clipneg reads only .safetensors (loading a pickle "
-                   "can run code). Convert it once, e.g. with the snippet in docs/models.md", path);
-}
-
-// PyTorch .bin/.pt files are zip archives ("PK\3\4") or raw pickles (0x80 protocol byte).
-static int looks_like_pickle(const char *path) {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return 0;
-    unsigned char b[4] = {0};
-    size_t n = fread(b, 1, 4, fp);
-    fclose(fp);
-    return (n == 4 && b[0] == 'P' && b[1] == 'K' && b[2] == 3 && b[3] == 4) || (n >= 1 && b[0] == 0x80);
+// PyTorch checkpoints, by name: read by torchfile.c (a data-only pickle reader).
+static int is_torch_name(const char *p) {
+    static const char *ext[] = {".pt", ".pth", ".bin", ".ckpt", ".pth.tar", ".tar"};
+    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++)
+        if (ends_with(p, ext[i])) return 1;
+    return 0;
 }
 
 static void join(char *out, size_t n, const char *dir, const char *name) { snprintf(out, n, "%s/%s", dir, name); }
 
-// The *.safetensors files in `dir`: how many, and the path of the first (in `weights`).
-static int scan_safetensors(const char *dir, char *weights, size_t n, int *count, char *names, size_t n2) {
+// The files in `dir` that `match`: how many, and the path of the first (in `weights`).
+static int scan_dir(const char *dir, int (*match)(const char *), char *weights, size_t n, int *count, char *names,
+                    size_t n2) {
     DIR *d = opendir(dir);
     if (!d) return cn_fail(CN_E_MODEL, "%s: cannot read folder: %s", dir, strerror(errno));
     *count = 0;
     for (struct dirent *e; (e = readdir(d));) {
-        if (!ends_with(e->d_name, ".safetensors")) continue;
+        if (!match(e->d_name)) continue;
         if (*count == 0) join(weights, n, dir, e->d_name);
         size_t k = strlen(names);
         if (*count < 3 && k < n2) snprintf(names + k, n2 - k, "%s'%s'", *count ? ", " : "", e->d_name);
@@ -59,6 +54,24 @@ static int scan_safetensors(const char *dir, char *weights, size_t n, int *count
     }
     closedir(d);
     return CN_OK;
+}
+
+static int is_safetensors_name(const char *p) { return ends_with(p, ".safetensors"); }
+
+// Which config goes with a weights file in `dir`: the standard pair's, or open_clip_config.json
+// beside a PyTorch file (then its activation wins over the QuickGELU default).
+static void config_beside(const char *weights, char *config, size_t n) {
+    const char *slash = strrchr(weights, '/');
+    const char *base = slash ? slash + 1 : weights;
+    int dir_len = slash ? (int)(slash - weights) : 1;
+    const char *dir = slash ? weights : ".";
+    config[0] = '\0';
+    if (!strcmp(base, "model.safetensors")) snprintf(config, n, "%.*s/config.json", dir_len, dir);
+    else if (!strcmp(base, "open_clip_model.safetensors") || is_torch_name(base))
+        snprintf(config, n, "%.*s/open_clip_config.json", dir_len, dir);
+    if (config[0] && !is_file(config) && is_torch_name(base))  // HF's pytorch_model.bin + config.json
+        snprintf(config, n, "%.*s/config.json", dir_len, dir);
+    if (config[0] && !is_file(config)) config[0] = '\0';
 }
 
 // DIR or FILE -> the weights file and its config ("" when none).
@@ -76,38 +89,36 @@ static int resolve_paths(const char *path, char *weights, char *config, size_t n
             if (!is_file(config)) config[0] = '\0';
             return CN_OK;
         }
-        static const char *pickles[] = {"open_clip_pytorch_model.bin", "pytorch_model.bin", "model.pt"};
         join(weights, n, path, "model.safetensors.index.json");
         if (is_file(weights))
             return cn_fail(CN_E_MODEL, "%s: a sharded checkpoint (model.safetensors.index.json) is not supported; "
                            "merge the shards into one model.safetensors", path);
         int count = 0, rc;
         char names[512] = "";
-        if ((rc = scan_safetensors(path, weights, n, &count, names, sizeof names))) return rc;
-        if (count == 1) return CN_OK;  // a lone, otherwise named file: no config
-        if (count > 1)
-            return cn_fail(CN_E_MODEL, "%s: %d .safetensors files (%s%s) and none has a standard name; give the "
-                           "file to use", path, count, names, count > 3 ? ", ..." : "");
-        for (size_t i = 0; i < sizeof pickles / sizeof pickles[0]; i++) {
-            join(weights, n, path, pickles[i]);
-            if (is_file(weights)) return pickle_error(weights);
+        if ((rc = scan_dir(path, is_safetensors_name, weights, n, &count, names, sizeof names))) return rc;
+        static const char *torch_names[] = {"open_clip_pytorch_model.bin", "pytorch_model.bin"};  // hub copies
+        for (size_t i = 0; i < sizeof torch_names / sizeof torch_names[0] && count == 0; i++) {
+            join(weights, n, path, torch_names[i]);
+            if (is_file(weights)) {
+                config_beside(weights, config, n);
+                return CN_OK;
+            }
         }
+        if (count == 0 && (rc = scan_dir(path, is_torch_name, weights, n, &count, names, sizeof names))) return rc;
+        if (count == 1) {  // a lone, otherwise named file
+            config_beside(weights, config, n);
+            return CN_OK;
+        }
+        if (count > 1)
+            return cn_fail(CN_E_MODEL, "%s: %d checkpoint files (%s%s) and none has a standard name; give the "
+                           "file to use", path, count, names, count > 3 ? ", ..." : "");
         return cn_fail(CN_E_MODEL, "%s: no checkpoint found: expected open_clip_model.safetensors "
-                       "(+ open_clip_config.json) or model.safetensors (+ config.json)", path);
+                       "(+ open_clip_config.json), model.safetensors (+ config.json), or one PyTorch file "
+                       "(.pt, .pth, .bin, .pth.tar, .ckpt)", path);
     }
     snprintf(weights, n, "%s", path);
-    if (ends_with(path, ".bin") || ends_with(path, ".pt") || ends_with(path, ".pth") || ends_with(path, ".ckpt"))
-        return pickle_error(path);
-    // A file with a standard name takes the config beside it; any other file stands alone.
-    const char *slash = strrchr(path, '/');
-    const char *base = slash ? slash + 1 : path;
-    int dir_len = slash ? (int)(slash - path) : 1;
-    const char *dir = slash ? path : ".";
-    if (!strcmp(base, "open_clip_model.safetensors"))
-        snprintf(config, n, "%.*s/open_clip_config.json", dir_len, dir);
-    else if (!strcmp(base, "model.safetensors"))
-        snprintf(config, n, "%.*s/config.json", dir_len, dir);
-    if (config[0] && !is_file(config)) config[0] = '\0';
+    // A file with a standard name (or a PyTorch file) takes the config beside it; any other stands alone.
+    config_beside(weights, config, n);
     return CN_OK;
 }
 
@@ -220,15 +231,43 @@ static int load_weights(ClipModel *m, BindList *bl, const char *file) {
     return CN_OK;
 }
 
+// "F16 x 150, F32 x 2": how many tensors of each stored dtype, in order of first appearance.
+static void summarize_dtypes(const SafeTensors *st, char *buf, size_t n) {
+    const char *seen[16];
+    int count[16], k = 0;
+    for (int i = 0; i < st->n; i++) {
+        int j = 0;
+        while (j < k && strcmp(seen[j], st->tensors[i].dtype_str)) j++;
+        if (j == k && k < 16) seen[k] = st->tensors[i].dtype_str, count[k++] = 0;
+        if (j < k) count[j]++;
+    }
+    buf[0] = '\0';
+    for (int j = 0, w = 0; j < k && (size_t)w < n; j++) {
+        int r = snprintf(buf + w, n - (size_t)w, "%s%s x %d", j ? ", " : "", seen[j], count[j]);
+        if (r < 0) break;
+        w += r;
+    }
+}
+
 int clip_model_load(ClipModel *m, const char *path, const ClipLoadOptions *opt) {
     memset(m, 0, sizeof *m);
     char weights[4096], config[4096];
     int rc = resolve_paths(path, weights, config, sizeof weights);
     if (rc != CN_OK) return rc;
     SafeTensors st;
-    if ((rc = safetensors_open(&st, weights)) != CN_OK) {
-        if (looks_like_pickle(weights)) return pickle_error(weights);
-        return rc;
+    int torch = is_torch_name(weights) || torchfile_sniff(weights);
+    if (torch) {
+        TorchFileOptions to = {opt ? opt->state_key : NULL, opt ? opt->strip_prefix : NULL};
+        TorchFileInfo info;
+        if ((rc = torchfile_open(&st, &info, weights, &to)) != CN_OK) return rc;
+        snprintf(m->source, sizeof m->source, "%s, %s%s%s", info.kind, info.wrapper,
+                 info.prefix[0] ? ", prefix stripped: " : "", info.prefix);
+        if (info.n_dropped)
+            snprintf(m->source + strlen(m->source), sizeof m->source - strlen(m->source),
+                     " (%d tensors outside it left out)", info.n_dropped);
+    } else {
+        if ((rc = safetensors_open(&st, weights)) != CN_OK) return rc;
+        snprintf(m->source, sizeof m->source, "safetensors");
     }
     KeySpace ks;
     BindList bl = {0};
@@ -236,10 +275,16 @@ int clip_model_load(ClipModel *m, const char *path, const ClipLoadOptions *opt) 
     if ((rc = clip_detect_layout(&st, &ks)) || (rc = clip_infer_shapes(&ks, &m->cfg))) goto fail;
     if (config[0] && (rc = clip_apply_config_file(&m->cfg, config, opt, &found_act, &found_vh, &found_th))) goto fail;
     if ((rc = clip_finish_config(&m->cfg, opt, found_act, found_vh, found_th, weights))) goto fail;
+    snprintf(m->activation_why, sizeof m->activation_why, "%s",
+             opt && opt->force_quick_gelu >= 0 ? "forced by the job / command line"
+             : found_act ? "from the config file"
+             : torch ? "PyTorch file with no config beside it: OpenAI CLIP and its fine-tunes use QuickGELU"
+                     : "no config: OpenAI's default");
     if ((rc = clip_bind_all(m, &ks, &bl))) goto fail;
     if ((rc = check_all_used(&st, &m->cfg, &m->n_tensors))) goto fail;
     if ((rc = load_weights(m, &bl, weights))) goto fail;
     m->layout = ks.layout;
+    summarize_dtypes(&st, m->dtypes, sizeof m->dtypes);
     snprintf(m->weights_path, sizeof m->weights_path, "%s", weights);
     snprintf(m->config_path, sizeof m->config_path, "%s", config);
     snprintf(m->model_dir, sizeof m->model_dir, "%s", weights);
@@ -248,6 +293,8 @@ int clip_model_load(ClipModel *m, const char *path, const ClipLoadOptions *opt) 
     else snprintf(m->model_dir, sizeof m->model_dir, ".");
     clip_bind_free(&bl);
     safetensors_close(&st);
+    if (torch) cn_log("%s: %s; activation %s (%s)", weights, m->source, m->cfg.quick_gelu ? "QuickGELU" : "GELU",
+                      m->activation_why);
     return CN_OK;
 fail:
     clip_bind_free(&bl);

@@ -217,24 +217,10 @@ int safetensors_parse(SafeTensors *st, const uint8_t *buf, size_t size, const ch
 
 int safetensors_open(SafeTensors *st, const char *path) {
     memset(st, 0, sizeof *st);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return cn_fail(CN_E_MODEL, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(fd);
-        return cn_fail(CN_E_MODEL, "%s: not a regular file", path);
-    }
-    size_t size = (size_t)sb.st_size;
-    void *map = NULL;
-    if (size > 0) {
-        map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (map == MAP_FAILED) {
-            int err = errno;
-            close(fd);
-            return cn_fail(CN_E_MODEL, "%s: mmap of %zu bytes failed: %s", path, size, strerror(err));
-        }
-    }
-    close(fd);  // the mapping stays valid
+    uint8_t *map;
+    size_t size;
+    int rc0 = cn_map_file(path, &map, &size);
+    if (rc0 != CN_OK) return rc0;
     static const uint8_t empty[1] = {0};
     int rc = safetensors_parse(st, map ? map : empty, size, path);
     if (rc != CN_OK) {

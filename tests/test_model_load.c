@@ -485,14 +485,14 @@ static void test_broken(void) {
         test_custom_text(&a);
         clip_model_free(&a);
     }
-    // PyTorch pickles are refused with a pointer to the conversion.
+    // Broken PyTorch files go to the PyTorch reader (tests/python/test_torchfile.py has the rest).
     d = tmp_dir("pickle");
     write_text(tmp_path("pickle/pytorch_model.bin"), "PK\003\004 not really a zip");
-    expect_fail(d, &DEFAULTS, "pickle");
+    expect_fail(d, &DEFAULTS, "no zip end-of-central-directory record");
     write_text(tmp_path("pickle/model.pt"), "x");
-    expect_fail(g_made[g_n_made - 1], &DEFAULTS, "Convert it once");
+    expect_fail(g_made[g_n_made - 1], &DEFAULTS, "not a PyTorch checkpoint");
     write_text(tmp_path("pickle/zip.safetensors"), "PK\003\004 a torch.save zip renamed");
-    expect_fail(g_made[g_n_made - 1], &DEFAULTS, "pickle");
+    expect_fail(g_made[g_n_made - 1], &DEFAULTS, "no zip end-of-central-directory record");
     d = tmp_dir("empty");
     expect_fail(d, &DEFAULTS, "no checkpoint found");
     d = tmp_dir("two");

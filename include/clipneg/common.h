@@ -78,6 +78,9 @@ int cn_parse_int(const char *opt, const char *s, long long lo, long long hi, lon
 // A command-line seed: the whole of s, base 10, 0 .. 2^64-1. CN_OK, or CN_E_USAGE with
 // "OPT: 'S' is not a non-negative integer".
 int cn_parse_u64(const char *opt, const char *s, uint64_t *out);
+// mmap a whole regular file read-only (*map = NULL for an empty file; munmap(*map, *size) to release).
+// CN_OK or CN_E_MODEL naming the file.
+int cn_map_file(const char *path, uint8_t **map, size_t *size);
 double cn_now(void);  // monotonic seconds
 // Number of threads this rank may use (OMP_NUM_THREADS or cores / ranks on this node, >= 1).
 int cn_threads(void);

@@ -46,6 +46,8 @@ typedef struct {
     char *model_path;       // folder or .safetensors file (required)
     char *tokenizer_path;   // optional explicit vocabulary (file or folder)
     int quick_gelu;         // activation: -1 auto (from config), 0 gelu, 1 quick_gelu
+    char *state_key;        // PyTorch file: top-level entry holding the weights (NULL: detect)
+    char *strip_prefix;     // PyTorch file: name prefix to keep and strip (NULL: detect)
     // [dataset]
     DatasetKind dataset_kind;
     char *captions_json;    // coco: captions_*.json (required for coco)

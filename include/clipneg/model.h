@@ -3,6 +3,8 @@
 // Loaded from the files users download, without a conversion step:
 //   * open_clip / OpenAI key names: DIR/open_clip_model.safetensors (+ open_clip_config.json),
 //     or any *.safetensors with keys "visual.*", "transformer.*", "token_embedding.weight", ...
+//   * PyTorch files (.pt/.pth/.bin/.pth.tar/.ckpt, torch.save or TorchScript), read by the data-only
+//     reader of torchfile.h, in any of the layouts above
 //   * HF transformers CLIPModel: DIR/model.safetensors + DIR/config.json
 //     (q/k/v split -> fused here; projections stored transposed -> transposed here).
 // The architecture is inferred from tensor shapes; activation and head counts come from the
@@ -94,6 +96,9 @@ typedef struct {
     char weights_path[4096]; // the safetensors file actually read
     char config_path[4096];  // the config file used ("" when none)
     char model_dir[4096];
+    char source[512];         // container: "safetensors", or "TorchScript, key 'state_dict', prefix stripped: module."
+    char activation_why[128]; // why cfg.quick_gelu has its value (job override, config file, default)
+    char dtypes[128];         // stored dtypes of the checkpoint's tensors: "F16 x 150, F32 x 2"
 } ClipModel;
 
 // Options a job may force. Start from CLIP_LOAD_OPTIONS_DEFAULT (or pass NULL): note that
@@ -102,6 +107,8 @@ typedef struct {
     int force_quick_gelu;    // -1: from config (default), 0: GELU, 1: QuickGELU
     int vision_heads;        // 0: from config/default
     int text_heads;          // 0: from config/default
+    const char *state_key;   // PyTorch files: the top-level entry holding the weights (NULL: detect)
+    const char *strip_prefix; // PyTorch files: keep only names with this prefix, stripped (NULL: detect)
 } ClipLoadOptions;
 #define CLIP_LOAD_OPTIONS_DEFAULT {.force_quick_gelu = -1, .vision_heads = 0, .text_heads = 0}
 

@@ -30,3 +30,8 @@ add_test(NAME inspect_model
                           test $rc -eq 4"
          WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 set_tests_properties(inspect_model PROPERTIES LABELS "unit" TIMEOUT 60 ENVIRONMENT "${CLIPNEG_TEST_ENV}")
+
+# PyTorch checkpoints (src/torchfile*.c): test_torchfile (auto-registered) loads the committed
+# fixtures of tests/reference/make_torch_fixtures.py; py_torchfile makes hostile files at test time
+# (os.system / eval payloads, zip bombs, truncation, deep nesting) and checks convert-model.
+clipneg_py_test(${CMAKE_CURRENT_SOURCE_DIR}/python/test_torchfile.py TIMEOUT 300)
