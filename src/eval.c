@@ -107,6 +107,7 @@ static int load_inputs(Eval *e) {
     else
         snprintf(e->out_path, sizeof e->out_path, "%s", out);
     if (rc == CN_OK && e->rank == 0) rc = eval_output_probe(e->out_path);
+    if (rc == CN_OK && e->rank == 0) rc = eval_lock_take(e->out_path, &e->lock_fd);
     if ((rc = eval_agree(rc))) return rc;
 
     const JobConfig *j = &e->job;
@@ -200,6 +201,7 @@ static void eval_free(Eval *e) {
     free(e->text_done);
     free(e->image_done);
     free(e->sim_done);
+    eval_lock_release(e->out_path, e->lock_fd);
 }
 
 // What failed, in numbers, from the finished file (so a resumed run counts the earlier runs' too).
@@ -240,6 +242,7 @@ int eval_run(const EvalOptions *opt) {
     e->opt = *opt;
     e->rank = cn_rank();
     e->nranks = cn_nranks();
+    e->lock_fd = -1;
     eval_signals_install();
     eval_test_hooks_read(e);
     int rc = load_inputs(e);
