@@ -112,7 +112,7 @@ static int load_inputs(Eval *e) {
 
     const JobConfig *j = &e->job;
     if (j->dataset_kind == DATASET_COCO)
-        rc = dataset_load_coco(&e->ds, j->captions_json, j->images_dir, j->instances_json, j->max_images);
+        rc = dataset_open_coco(&e->ds, j->captions_json, j->images_dir, j->instances_json, j->max_images);
     else if (j->dataset_kind == DATASET_ITEMS) // items hook: the item manifest and the dataset it induces
         rc = eval_items_load(e);
     else
