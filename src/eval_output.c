@@ -36,7 +36,7 @@ int eval_output_probe(const char *path) {
 }
 
 // ---- creation --------------------------------------------------------------------------------------
-enum { CAPTION_BLOCK = 4096 }; // captions written per step (their texts are held only that long)
+enum { CAPTION_BLOCK = 512 }; // captions written per step (their texts are held only that long)
 
 static int write_static(Eval *e, H5Creating *c) {
     const Dataset *ds = &e->ds;

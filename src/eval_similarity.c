@@ -43,7 +43,7 @@ static int shard_captions(const Dataset *ds, int64_t i0, int64_t i1, int64_t *c0
 // Paired cosines are computed for at most this many captions at a time: an image shard's captions
 // grow with the captions per image (millions of LLM-written negations of a few images), the
 // buffers must not.
-enum { PAIRED_CHUNK = 1024 };
+enum { PAIRED_CHUNK = 256 };
 
 typedef struct {
     int64_t i0, n_img, c0, n_cap; // image rows [i0, i0+n_img), caption rows [c0, c0+n_cap)
