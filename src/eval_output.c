@@ -113,6 +113,24 @@ static int write_texts(Eval *e, H5Creating *c) {
     return rc;
 }
 
+// What the dataset reader dropped, repaired or flagged (printed at the start of the run), kept as
+// root attributes so that a file says it too (`clipneg info` shows them; docs/datasets.md).
+static int write_dataset_counts(const Dataset *ds, H5Creating *c) {
+    const struct {
+        const char *name;
+        int value;
+    } counts[] = {{"dataset_duplicate_ids", ds->n_duplicate_ids},
+                  {"dataset_captions_without_image", ds->n_captions_without_image},
+                  {"dataset_invalid_utf8", ds->n_invalid_utf8},
+                  {"dataset_empty_captions", ds->n_empty_captions},
+                  {"dataset_images_without_captions", ds->n_images_without_captions},
+                  {"dataset_dropped_by_max_images", ds->n_dropped_by_max_images}};
+    int rc = CN_OK;
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0] && !rc; i++)
+        rc = h5_attr_write_int(c->fid, counts[i].name, counts[i].value);
+    return rc;
+}
+
 static int create_output(Eval *e) {
     char now[32];
     utc_now_iso(now);
@@ -133,6 +151,7 @@ static int create_output(Eval *e) {
                        .start_time = now};
     H5Creating c;
     int rc = h5out_create_begin(&c, e->out_path, &e->shape, &pv);
+    if (!rc) rc = write_dataset_counts(&e->ds, &c);
     if (!rc) rc = write_static(e, &c);
     if (!rc) rc = write_texts(e, &c);
     if (!rc && e->items) rc = eval_items_create(e, &c); // items hook: /items (docs/items.md)
