@@ -430,14 +430,16 @@ int tokenizer_load_auto(ClipTokenizer **out, const char *explicit_path, const ch
         return cn_fail(CN_E_MODEL, "tokenizer vocabulary not found: looked at %s", tried);
     }
     if (model_dir && *model_dir && try_location(out, model_dir, tried, sizeof tried, &rc)) return rc;
+    // $CLIPNEG_BPE, when set, is a choice like --vocab: a wrong one is an error, not a reason to
+    // take another vocabulary
     const char *env = getenv("CLIPNEG_BPE");
     if (env && *env) {
         if (try_location(out, env, tried, sizeof tried, &rc)) return rc;
     } else {
         size_t used = strlen(tried);
         snprintf(tried + used, sizeof tried - used, "%s$CLIPNEG_BPE (unset)", used ? ", " : "");
+        if (try_install_places(out, tried, sizeof tried, &rc)) return rc;
     }
-    if (try_install_places(out, tried, sizeof tried, &rc)) return rc;
     return cn_fail(CN_E_MODEL,
                    "tokenizer vocabulary not found: looked at %s. Use the model folder's vocab.json + merges.txt, "
                    "or open_clip's bpe_simple_vocab_16e6.txt.gz (scripts/install-deps.sh copies it to models/), "
