@@ -122,6 +122,19 @@ static int info_file(const char *path) {
            (long long)sh->image_shard);
     info_items(fid);
 
+    // the item phase ([dataset] format = items): its own shards
+    int r_items;
+    hsize_t d_items[2];
+    int64_t n_item_shards = h5_dataset_len(fid, "/progress/item_shards", &r_items, d_items);
+    if (n_item_shards >= 0) {
+        uint8_t *f = callocCheck((size_t)n_item_shards + 1, 1);
+        int64_t n_items = h5_dataset_len(fid, "/items/status", &r_items, d_items);
+        if (h5_read_all(fid, "/progress/item_shards", H5K_U8, f, n_item_shards) == CN_OK)
+            printf("items: shards done %lld/%lld (%lld items)\n", (long long)count_flags(f, n_item_shards),
+                   (long long)n_item_shards, (long long)n_items);
+        free(f);
+    }
+
     // failures by status, then the first failed images with their messages
     char img_line[256], txt_line[256];
     if (h5_status_lines(fid, sh->n_img, sh->n_text, img_line, txt_line, sizeof img_line) != CN_OK) {
@@ -152,6 +165,15 @@ static int info_file(const char *path) {
         "model_sha256", "base_variant",   "random_weights",  "backend",    "precision",  "ranks",
         "threads",      "start_time",     "end_time",        "job_sha256", "job_text",   NULL};
     for (int i = 0; ATTRS[i]; i++) print_attr(fid, ATTRS[i]);
+    // what the dataset reader dropped or repaired (files written before these attributes lack them)
+    static const char *const COUNTS[] = {"dataset_duplicate_ids", "dataset_captions_without_image",
+                                         "dataset_invalid_utf8", "dataset_empty_captions",
+                                         "dataset_images_without_captions", "dataset_dropped_by_max_images", NULL};
+    int64_t v;
+    if (h5_attr_read_int(fid, COUNTS[0], &v) == CN_OK) {
+        printf("dataset:\n");
+        for (int i = 0; COUNTS[i]; i++) print_attr(fid, COUNTS[i]);
+    }
     int64_t rw = 0;
     if (h5_attr_read_int(fid, "random_weights", &rw) == CN_OK && rw)
         printf("WARNING: the model had RANDOM TEST WEIGHTS: the numbers in this file are meaningless\n");

@@ -15,21 +15,92 @@ typedef struct {
     int where;         // COCO: index in "images"; JSONL: line number (for messages and stable order)
 } RawImage;
 
+// A caption's strings, held only by the resident readers (JSONL, items, the COCO tree fallback).
 typedef struct {
-    int64_t id;
-    int64_t image_id;
     char *text;        // owned, valid UTF-8
     char **negatives;  // owned
     int n_negatives;
-    int where;         // COCO: index in "annotations"; JSONL: line number
-} RawCaption;
+} DsText;
 
-// Sorts, removes duplicate ids (first in file order kept), drops captions without an image and
-// captions of images beyond max_images, fills ds (taking ownership of every string) and warns
-// (rank 0) about what was counted. Frees the raw arrays. jsonl selects how items are named in
-// messages ("line 12" vs "annotations[12]"). Returns CN_OK or CN_E_DATA (no captions left).
-int ds_assemble(Dataset *ds, const char *path, int jsonl, RawImage *images, int n_images, RawCaption *captions,
-                int n_captions, int max_images);
+// The dataset under construction: images first (ds_build_images), then every caption as read
+// (ds_build_caption), then ds_build_finish sorts, removes duplicate ids (first in file order
+// kept), drops captions without an image and captions of images beyond max_images, and warns
+// (rank 0) about what was counted. Per caption only a DsKey (16 bytes) is kept while reading; the
+// strings too when the reader is resident (texts != NULL).
+typedef struct {
+    const char *path;
+    int jsonl;                  // how items are named in messages ("line 12" vs "annotations[12]")
+    int resident;               // keep the strings (ds->captions) or only the keys (streamed)
+    int dup_images, first_dup_image;
+    int64_t first_dup_image_id;
+    DsKey *caps;                // image_index: index into ds->images, or -1 - k for orphan k
+    int n_caps, cap_caps;
+    int64_t *orphan_image_ids;  // image ids of captions whose image is not in the dataset
+    int n_orphans, cap_orphans;
+    DsText *texts;              // resident: strings by `where`
+    int cap_texts;
+    uint8_t *blank;             // streamed: bit per `where`, caption is empty or blanks only
+    int cap_blank;
+} DsBuild;
+
+// Images by id, duplicates dropped and counted; ds->images holds every unique image until
+// ds_build_finish applies max_images. Takes ownership of the file names; frees `images`.
+void ds_build_images(Dataset *ds, DsBuild *b, RawImage *images, int n_images);
+// Index of image `id` in ds->images (binary search), or -1.
+int ds_image_find(const Dataset *ds, int64_t id);
+// One caption as read. image_index >= 0: its image; < 0: image_id is not in the dataset (an orphan).
+// text: its strings (resident readers, ownership taken) or NULL (streamed; `blank` then says
+// whether the caption is empty).
+void ds_build_caption(DsBuild *b, int64_t id, int image_index, int64_t image_id, int where, DsText *text, int blank);
+// Returns CN_OK or CN_E_DATA (no captions left). Always frees the build state.
+int ds_build_finish(Dataset *ds, DsBuild *b, int max_images);
+void ds_build_free(DsBuild *b);
+void ds_text_free(DsText *t);
+// 1 when s is empty or only blanks (an empty caption: kept, its texts not rendered).
+int ds_is_blank(const char *s);
+
+// ---- streaming JSON (dataset_stream.c) -----------------------------------------------------------
+// A JSON file read through a small buffer at any offset: the COCO index pass walks the top-level
+// object and the arrays' elements without holding the document; each element is captured alone
+// (a few hundred bytes) and handed to cJSON.
+typedef struct {
+    int fd;
+    char *buf;
+    size_t cap, pos, len;  // buf[pos..len) are the bytes at file offset base + pos
+    int64_t base;
+    char *val;             // the last captured value, NUL-terminated
+    size_t val_len, val_cap;
+} JsonStream;
+
+int js_open(JsonStream *js, const char *path);  // CN_OK or CN_E_DATA "FILE: cannot open: ..."
+void js_close(JsonStream *js);
+void js_seek(JsonStream *js, int64_t off);
+int64_t js_offset(const JsonStream *js);
+int js_peek(JsonStream *js);                    // next byte or -1 at the end (I/O errors stop the job)
+void js_skip_ws(JsonStream *js);
+int js_expect(JsonStream *js, char c);          // skip blanks, consume c: 1, else 0 (nothing consumed)
+// Capture the next value's bytes into js->val (bracket/string matching only, cJSON checks it).
+// capture = 0 only skips it. 0 ok, -1 malformed or cut short.
+int js_value(JsonStream *js, int capture);
+// Inside an array, after an element: skip the ',' (1: another element follows) or the ']' (0: the
+// array ended); -1 for anything else.
+int js_array_next(JsonStream *js);
+
+// Streamed captions: where the annotation elements are in the file, and the caption window.
+struct DsStream {
+    char *path;
+    JsonStream js;
+    int64_t *mark;          // file offset of annotation element 8k (k = where / 8)
+    int n_mark;
+    int n_where;            // annotation elements in the file
+    int c0, c1;             // the window: captions [c0, c1) in win
+    DsCaption *win;
+};
+enum { DS_MARK_EVERY = 8, DS_WINDOW = 512 };
+// Fill win[i] (text from the annotation element at where[i]) for n keys (any order). CN_OK or
+// CN_E_DATA when the file no longer matches the index.
+int ds_stream_read(DsStream *st, const DsKey *keys, int n, DsCaption *win);
+void ds_stream_free(DsStream *st);
 
 // Parse JSON text; on error CN_E_DATA "FILE:LINE:COL: invalid JSON", or for one JSONL line
 // (jsonl_line > 0) "FILE:LINE: invalid JSON (column COL)".

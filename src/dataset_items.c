@@ -430,14 +430,15 @@ int items_to_dataset(const ItemSet *s, Dataset *ds) {
     memset(ds, 0, sizeof *ds);
     ds->image_root = strdupCheck(s->image_root);
     RawImage *images = callocCheck((size_t)s->n_images + 1, sizeof(RawImage));
-    RawCaption *caps = callocCheck((size_t)s->n_items + 1, sizeof(RawCaption));
     for (int i = 0; i < s->n_images; i++) images[i] = (RawImage){.id = i, .file_name = strdupCheck(s->images[i]), .where = i};
+    DsBuild b = {.path = s->manifest, .jsonl = 1, .resident = 1};
+    ds_build_images(ds, &b, images, s->n_images);  // ids 0..n-1: image index = id
     for (int i = 0; i < s->n_items; i++) {
         const Item *it = &s->items[i];
-        const char *text = it->kind == ITEM_CHOICE ? it->texts[it->answer] : it->texts[0];
-        caps[i] = (RawCaption){.id = i, .image_id = it->image, .text = strdupCheck(text), .where = it->line};
+        DsText t = {.text = strdupCheck(it->kind == ITEM_CHOICE ? it->texts[it->answer] : it->texts[0])};
+        ds_build_caption(&b, i, it->image, it->image, it->line, &t, 0);
     }
-    int rc = ds_assemble(ds, s->manifest, 1, images, s->n_images, caps, s->n_items, 0);
+    int rc = ds_build_finish(ds, &b, 0);
     if (rc) dataset_free(ds);
     return rc;
 }

@@ -55,7 +55,7 @@ static int map_get_or_add(PathMap *m, RawImage **images, int *n, int *cap, char 
     return (*n)++;
 }
 
-static int read_negatives(const JsonPlace *at, const cJSON *obj, RawCaption *r, int *bad_utf8) {
+static int read_negatives(const JsonPlace *at, const cJSON *obj, DsText *r, int *bad_utf8) {
     const cJSON *neg = cJSON_GetObjectItemCaseSensitive(obj, "negatives");
     if (!neg) return CN_OK;
     if (!cJSON_IsArray(neg)) return cn_fail(CN_E_DATA, "%s:%s: negatives: expected an array of strings", at->path, at->where);
@@ -73,15 +73,10 @@ static int read_negatives(const JsonPlace *at, const cJSON *obj, RawCaption *r, 
     return CN_OK;
 }
 
-static void free_caption(RawCaption *c) {
-    free(c->text);
-    for (int k = 0; k < c->n_negatives; k++) free(c->negatives[k]);
-    free(c->negatives);
-}
-
 // One manifest line into images/captions. Returns CN_OK or CN_E_DATA naming FILE:LINE: field.
-static int read_line(Dataset *ds, const char *path, const char *line, size_t len, int lineno, PathMap *map,
-                     RawImage **images, int *n_images, int *cap_images, RawCaption *cap, int *first_bad_utf8) {
+static int read_line(Dataset *ds, DsBuild *b, const char *line, size_t len, int lineno, PathMap *map,
+                     RawImage **images, int *n_images, int *cap_images, int *first_bad_utf8) {
+    const char *path = b->path;
     JsonPlace at = {.path = path, .jsonl = 1};
     snprintf(at.where, sizeof at.where, "%d", lineno);
     cJSON *obj = NULL;
@@ -94,21 +89,21 @@ static int read_line(Dataset *ds, const char *path, const char *line, size_t len
     char *image = NULL;
     int bad = 0, present = 0;
     int64_t id = 0;
-    memset(cap, 0, sizeof *cap);
-    cap->where = lineno;
+    DsText cap = {0};
     if ((rc = ds_get_string(&at, obj, "image", 1, 1, 1, &image, NULL)) == CN_OK &&
-        (rc = ds_get_string(&at, obj, "caption", 1, 0, 0, &cap->text, &bad)) == CN_OK &&
+        (rc = ds_get_string(&at, obj, "caption", 1, 0, 0, &cap.text, &bad)) == CN_OK &&
         (rc = ds_get_int(&at, obj, "id", 0, &id, &present)) == CN_OK)
-        rc = read_negatives(&at, obj, cap, &bad);
+        rc = read_negatives(&at, obj, &cap, &bad);
     cJSON_Delete(obj);
     if (rc != CN_OK) {
         free(image);
-        free_caption(cap);
+        ds_text_free(&cap);
         return rc;
     }
     if (bad && ds->n_invalid_utf8++ == 0) *first_bad_utf8 = lineno;
-    cap->id = present ? id : lineno;
-    cap->image_id = map_get_or_add(map, images, n_images, cap_images, image, lineno);
+    // image ids are the running index of first appearance, so this is also the image's final index
+    int im = map_get_or_add(map, images, n_images, cap_images, image, lineno);
+    ds_build_caption(b, present ? id : lineno, im, im, lineno, &cap, 0);
     return CN_OK;
 }
 
@@ -129,8 +124,8 @@ int dataset_load_jsonl(Dataset *ds, const char *manifest, const char *images_dir
         return CN_E_DATA;  // cn_read_file's message stands, as a data error
     }
     RawImage *images = NULL;
-    RawCaption *caps = NULL;
-    int n_images = 0, cap_images = 0, n_caps = 0, cap_caps = 0, first_bad_utf8 = 0, rc = CN_OK;
+    DsBuild b = {.path = manifest, .jsonl = 1, .resident = 1};
+    int n_images = 0, cap_images = 0, first_bad_utf8 = 0, rc = CN_OK;
     PathMap map = {0};
     int lineno = 0;
     for (size_t pos = 0; pos < len && rc == CN_OK;) {
@@ -142,26 +137,23 @@ int dataset_load_jsonl(Dataset *ds, const char *manifest, const char *images_dir
         size_t blank = 0;
         while (blank < n && (line[blank] == ' ' || line[blank] == '\t' || line[blank] == '\r')) blank++;
         if (blank == n) continue;  // blank lines are allowed (e.g. a final empty line)
-        if (n_caps == cap_caps) caps = reallocCheck(caps, sizeof *caps * (size_t)(cap_caps = 2 * cap_caps + 16));
-        rc = read_line(ds, manifest, line, n, lineno, &map, &images, &n_images, &cap_images, &caps[n_caps],
-                       &first_bad_utf8);
-        if (rc == CN_OK) n_caps++;
+        rc = read_line(ds, &b, line, n, lineno, &map, &images, &n_images, &cap_images, &first_bad_utf8);
     }
     free(text);
     free(map.slots);
-    if (rc == CN_OK && n_caps == 0) rc = cn_fail(CN_E_DATA, "%s: no captions (the manifest has no JSON lines)", manifest);
+    if (rc == CN_OK && b.n_caps == 0) rc = cn_fail(CN_E_DATA, "%s: no captions (the manifest has no JSON lines)", manifest);
     if (rc != CN_OK) {
         for (int i = 0; i < n_images; i++) free(images[i].file_name);
-        for (int i = 0; i < n_caps; i++) free_caption(&caps[i]);
         free(images);
-        free(caps);
+        ds_build_free(&b);
         dataset_free(ds);
         return rc;
     }
     if (ds->n_invalid_utf8 && cn_rank() == 0)
         cn_warn("%s: %d line(s) with invalid UTF-8 in caption/negatives, kept with U+FFFD replacements (first: line %d)",
                 manifest, ds->n_invalid_utf8, first_bad_utf8);
-    rc = ds_assemble(ds, manifest, 1, images, n_images, caps, n_caps, max_images);
+    ds_build_images(ds, &b, images, n_images);
+    rc = ds_build_finish(ds, &b, max_images);
     if (rc != CN_OK) dataset_free(ds);
     return rc;
 }

@@ -111,11 +111,12 @@ static int load_inputs(Eval *e) {
         snprintf(e->out_path, sizeof e->out_path, "%s", out);
     if (rc == CN_OK && e->rank == 0) rc = eval_output_probe(e->out_path);
     if (rc == CN_OK) rc = h5_compression_check(e->job.compression); // before any work
+    if (rc == CN_OK && e->rank == 0) rc = eval_lock_take(e->out_path, &e->lock_fd);
     if ((rc = eval_agree(rc))) return rc;
 
     const JobConfig *j = &e->job;
     if (j->dataset_kind == DATASET_COCO)
-        rc = dataset_load_coco(&e->ds, j->captions_json, j->images_dir, j->instances_json, j->max_images);
+        rc = dataset_open_coco(&e->ds, j->captions_json, j->images_dir, j->instances_json, j->max_images);
     else if (j->dataset_kind == DATASET_ITEMS || items_format_is_bench(j->dataset_kind)) // items hook
         rc = eval_items_load(e); // the item manifest or benchmark file, and the dataset it induces
     else if (j->dataset_kind == DATASET_NEGBENCH_RETRIEVAL) // a published CSV as the main dataset
@@ -212,6 +213,7 @@ static void eval_free(Eval *e) {
     free(e->text_done);
     free(e->image_done);
     free(e->sim_done);
+    eval_lock_release(e->out_path, e->lock_fd);
 }
 
 // What failed, in numbers, from the finished file (so a resumed run counts the earlier runs' too).
@@ -256,8 +258,13 @@ int eval_run(const EvalOptions *opt) {
     e->opt = *opt;
     e->rank = cn_rank();
     e->nranks = cn_nranks();
+    e->lock_fd = -1;
     eval_signals_install();
     eval_test_hooks_read(e);
+    // HDF5 keeps freed blocks on free lists for reuse, by default up to 16 MB per kind: memory that
+    // grows with the number of writes (so with the caption count) and is never given back. Small
+    // lists cost nothing measurable here; the per-rank memory must stay flat (docs/performance.md).
+    H5set_free_list_limits(256 << 10, 64 << 10, 256 << 10, 64 << 10, 1 << 20, 256 << 10);
     int rc = load_inputs(e);
     if (rc == CN_OK) {
         H5Shape *sh = &e->shape;

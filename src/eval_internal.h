@@ -68,6 +68,7 @@ typedef struct {
     char job_sha256[65];
     char *model_sha256; // "file=hash" lines
     char out_path[4096];
+    int lock_fd;        // rank 0: the fcntl-locked `<out>.lock` (eval_lock.c), else -1
     H5Shape shape;
     H5Out out;
     int out_open;
@@ -88,6 +89,11 @@ typedef struct {
 // shape must match, else CN_E_RESUME saying what differs) and broadcasts the finished-shard flags;
 // *complete = 1 when the file is already complete.
 int eval_output_probe(const char *path);
+// One writer per output (eval_lock.c), rank 0: take the exclusive lock on `<out>.lock` (CN_E_IO
+// naming the holder's host/PID when another live run has it; a dead holder's lock is taken over
+// with a note). *fd = -1 where the filesystem has no fcntl locks (warned). release unlinks it.
+int eval_lock_take(const char *out_path, int *fd);
+void eval_lock_release(const char *out_path, int fd);
 int eval_output_prepare(Eval *e, int *complete);
 
 int eval_texts(Eval *e);

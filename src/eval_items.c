@@ -210,6 +210,21 @@ int eval_items_create(Eval *e, H5Creating *c) {
     if (!rc) rc = create_kind(c, "/items/text", H5K_STR, 2, d2, NULL, texts);
     if (!rc) rc = create_kind(c, "/items/box", -1, 3, d3, NULL, boxes); // as given: float64, NaN for choice items
     if (!rc) rc = create_kind(c, "/items/ann_id", H5K_I64, 2, dk, NULL, ann);
+    // a candidate text longer than the context (77 tokens) is cut by the tokenizer, as open_clip
+    // does: flagged per text (1), 0 when whole, -1 where an item has no text k
+    int8_t *trunc = mallocCheck((size_t)(N * KT) + 1);
+    int32_t *ids = mallocCheck(sizeof(int32_t) * (size_t)e->model.cfg.context_length);
+    for (int64_t i = 0; i < N; i++) {
+        const Item *it = &s->items[i];
+        int nt = it->kind == ITEM_CHOICE ? it->n : 1;
+        for (int64_t k = 0; k < KT; k++) {
+            int cut = 0;
+            if (k < nt) tokenizer_encode(e->tok, it->texts[k], e->model.cfg.context_length, ids, &cut);
+            trunc[i * KT + k] = (int8_t)(k < nt ? cut != 0 : -1);
+        }
+    }
+    if (!rc) rc = create_kind(c, "/items/truncated", H5K_I8, 2, d2, NULL, trunc);
+    free(trunc), free(ids);
     free(type), free(image), free(line), free(answer), free(ncand), free(kind), free(texts), free(boxes), free(ann);
     const int8_t st_fill = ITEM_PENDING;
     const uint8_t zero8 = 0;

@@ -36,15 +36,18 @@ int eval_output_probe(const char *path) {
 }
 
 // ---- creation --------------------------------------------------------------------------------------
+enum { CAPTION_BLOCK = 512 }; // captions written per step (their texts are held only that long)
+
 static int write_static(Eval *e, H5Creating *c) {
     const Dataset *ds = &e->ds;
     const int64_t NI = ds->n_images, NC = ds->n_captions, V = e->vs.n;
     int rc;
     // images
-    int64_t *ids = mallocCheck((size_t)(CN_MAX(NI, NC) + 1) * sizeof(int64_t));
-    int32_t *i32a = mallocCheck((size_t)(CN_MAX(NI, NC) + 1) * sizeof(int32_t));
+    const int64_t rows = CN_MAX(CN_MAX(NI, (int64_t)CAPTION_BLOCK), V);
+    int64_t *ids = mallocCheck((size_t)(rows + 1) * sizeof(int64_t));
+    int32_t *i32a = mallocCheck((size_t)(rows + 1) * sizeof(int32_t));
     int32_t *i32b = mallocCheck((size_t)(NI + 1) * sizeof(int32_t));
-    const char **strs = mallocCheck((size_t)(CN_MAX(CN_MAX(NI, NC), V) + 1) * sizeof(char *));
+    const char **strs = mallocCheck((size_t)(rows + 1) * sizeof(char *));
     for (int64_t i = 0; i < NI; i++) {
         ids[i] = ds->images[i].id;
         i32a[i] = ds->images[i].first_caption;
@@ -56,15 +59,19 @@ static int write_static(Eval *e, H5Creating *c) {
         goto done;
     for (int64_t i = 0; i < NI; i++) strs[i] = ""; // explicit "" (not a NULL string) until an error is known
     if ((rc = h5c_write_strings(c, DS_IMG_ERROR, 0, NI, strs))) goto done;
-    // captions
-    for (int64_t k = 0; k < NC; k++) {
-        ids[k] = ds->captions[k].id;
-        i32a[k] = ds->captions[k].image_index;
-        strs[k] = ds->captions[k].text;
+    // captions, in blocks (a streamed dataset reads their texts from the file as they are written)
+    for (int64_t k0 = 0; k0 < NC && !rc; k0 += CAPTION_BLOCK) {
+        int64_t n = CN_MIN((int64_t)CAPTION_BLOCK, NC - k0);
+        for (int64_t k = 0; k < n; k++) {
+            ids[k] = dataset_caption_id(ds, (int)(k0 + k));
+            i32a[k] = dataset_caption_image(ds, (int)(k0 + k));
+        }
+        if ((rc = h5c_write_rows(c, DS_CAP_ID, k0, n, ids)) || (rc = h5c_write_rows(c, DS_CAP_IMAGE, k0, n, i32a))) break;
+        for (int64_t k = 0; k < n; k++) strs[k] = strdupCheck(dataset_caption(ds, (int)(k0 + k))->text);
+        rc = h5c_write_strings(c, DS_CAP_TEXT, k0, n, strs);
+        for (int64_t k = 0; k < n; k++) free((char *)strs[k]);
     }
-    if ((rc = h5c_write_rows(c, DS_CAP_ID, 0, NC, ids)) || (rc = h5c_write_rows(c, DS_CAP_IMAGE, 0, NC, i32a)) ||
-        (rc = h5c_write_strings(c, DS_CAP_TEXT, 0, NC, strs)))
-        goto done;
+    if (rc) goto done;
     // variants
     int8_t *pol = mallocCheck((size_t)V + 1);
     for (int64_t v = 0; v < V; v++) pol[v] = (int8_t)e->vs.items[v].polarity;
@@ -106,6 +113,24 @@ static int write_texts(Eval *e, H5Creating *c) {
     return rc;
 }
 
+// What the dataset reader dropped, repaired or flagged (printed at the start of the run), kept as
+// root attributes so that a file says it too (`clipneg info` shows them; docs/datasets.md).
+static int write_dataset_counts(const Dataset *ds, H5Creating *c) {
+    const struct {
+        const char *name;
+        int value;
+    } counts[] = {{"dataset_duplicate_ids", ds->n_duplicate_ids},
+                  {"dataset_captions_without_image", ds->n_captions_without_image},
+                  {"dataset_invalid_utf8", ds->n_invalid_utf8},
+                  {"dataset_empty_captions", ds->n_empty_captions},
+                  {"dataset_images_without_captions", ds->n_images_without_captions},
+                  {"dataset_dropped_by_max_images", ds->n_dropped_by_max_images}};
+    int rc = CN_OK;
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0] && !rc; i++)
+        rc = h5_attr_write_int(c->fid, counts[i].name, counts[i].value);
+    return rc;
+}
+
 static int create_output(Eval *e) {
     char now[32];
     utc_now_iso(now);
@@ -126,6 +151,7 @@ static int create_output(Eval *e) {
                        .start_time = now};
     H5Creating c;
     int rc = h5out_create_begin(&c, e->out_path, &e->shape, &pv);
+    if (!rc) rc = write_dataset_counts(&e->ds, &c);
     if (!rc) rc = write_static(e, &c);
     if (!rc) rc = write_texts(e, &c);
     if (!rc && e->items) rc = eval_items_create(e, &c); // items hook: /items (docs/items.md)

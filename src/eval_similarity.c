@@ -41,18 +41,23 @@ static int shard_captions(const Dataset *ds, int64_t i0, int64_t i1, int64_t *c0
     return CN_OK;
 }
 
+// Paired cosines are computed for at most this many captions at a time: an image shard's captions
+// grow with the captions per image (millions of LLM-written negations of a few images), the
+// buffers must not.
+enum { PAIRED_CHUNK = 256 };
+
 typedef struct {
     int64_t i0, n_img, c0, n_cap; // image rows [i0, i0+n_img), caption rows [c0, c0+n_cap)
     float *img;                   // [image_shard, D]
-    float *txt;                   // [captions of the shard * V, D]
-    float *paired;                // [captions of the shard, V]
-    size_t txt_cap, paired_cap;   // allocated floats
+    float *txt;                   // [PAIRED_CHUNK * V, D]: the texts of captions [c0 + k0, c0 + k1)
+    float *paired;                // [PAIRED_CHUNK, V]
 } SimShard;
 
-static void paired_compute(const Eval *e, SimShard *ss) {
+// Paired cosines of the shard's captions [k0, k1) (relative to c0; their texts are in ss->txt).
+static void paired_compute(const Eval *e, SimShard *ss, int64_t k0, int64_t k1) {
     const int V = e->vs.n, D = (int)e->shape.dim;
-    for (int64_t c = 0; c < ss->n_cap; c++) {
-        int64_t i = e->ds.captions[ss->c0 + c].image_index - ss->i0;
+    for (int64_t c = 0; c < k1 - k0; c++) {
+        int64_t i = dataset_caption_image(&e->ds, (int)(ss->c0 + k0 + c)) - ss->i0;
         const float *a = ss->img + i * D;
         for (int v = 0; v < V; v++) {
             const float *b = ss->txt + (c * V + v) * D;
@@ -126,6 +131,8 @@ int eval_similarity(Eval *e) {
     progress_begin(&e->prog, "similarity", p->n_items, plan_rows_done(p, e->sim_done));
     SimShard ss = {0};
     ss.img = mallocCheck((size_t)(p->shard_size * D) * sizeof(float));
+    ss.txt = mallocCheck((size_t)PAIRED_CHUNK * V * D * sizeof(float));
+    ss.paired = mallocCheck((size_t)PAIRED_CHUNK * V * sizeof(float));
     int rc = CN_OK;
     for (int64_t r = 0; r < p->n_rounds && rc == CN_OK; r++) {
         if (plan_round_done(p, r, e->sim_done)) continue;
@@ -137,20 +144,24 @@ int eval_similarity(Eval *e) {
         int local = shard_captions(&e->ds, ss.i0, i1, &ss.c0, &c1);
         ss.n_cap = c1 - ss.c0;
         if ((rc = eval_agree(local))) break;
-        size_t need_txt = (size_t)(ss.n_cap * V * D), need_pair = (size_t)(ss.n_cap * V);
-        if (need_txt + 1 > ss.txt_cap) ss.txt = reallocCheck(ss.txt, (ss.txt_cap = need_txt + 1) * sizeof(float));
-        if (need_pair + 1 > ss.paired_cap)
-            ss.paired = reallocCheck(ss.paired, (ss.paired_cap = need_pair + 1) * sizeof(float));
         H5Out *o = &e->out;
         double ts = cn_now();
-        int w = h5out_read_rows(o, DS_EMB_IMAGE, ss.i0, ss.n_img, ss.img);
-        w = eval_keep_first(w, h5out_read_rows(o, DS_EMB_TEXT, ss.c0 * V, ss.n_cap * V, ss.txt));
-        if ((rc = eval_agree(w))) break;
+        if ((rc = eval_agree(h5out_read_rows(o, DS_EMB_IMAGE, ss.i0, ss.n_img, ss.img)))) break;
         ts = eval_stage_add(e, STAGE_IO, ts);
-        paired_compute(e, &ss);
-        ts = eval_stage_add(e, STAGE_SIMILARITY, ts);
-        if ((rc = eval_agree(h5out_write_rows(o, DS_SIM_PAIRED, ss.c0, ss.n_cap, ss.paired)))) break;
-        eval_stage_add(e, STAGE_IO, ts);
+        // the reads and writes are collective: every rank makes as many chunk steps as the busiest
+        long long chunks = CN_CEIL_DIV(ss.n_cap, (int64_t)PAIRED_CHUNK);
+        MPI_Allreduce(MPI_IN_PLACE, &chunks, 1, MPI_LONG_LONG, MPI_MAX, MPI_COMM_WORLD);
+        for (long long k = 0; k < chunks && rc == CN_OK; k++) {
+            int64_t k0 = CN_MIN(k * PAIRED_CHUNK, ss.n_cap), k1 = CN_MIN(k0 + PAIRED_CHUNK, ss.n_cap);
+            int w = h5out_read_rows(o, DS_EMB_TEXT, (ss.c0 + k0) * V, (k1 - k0) * V, ss.txt);
+            if ((rc = eval_agree(w))) break;
+            ts = eval_stage_add(e, STAGE_IO, ts);
+            paired_compute(e, &ss, k0, k1);
+            ts = eval_stage_add(e, STAGE_SIMILARITY, ts);
+            rc = eval_agree(h5out_write_rows(o, DS_SIM_PAIRED, ss.c0 + k0, k1 - k0, ss.paired));
+            ts = eval_stage_add(e, STAGE_IO, ts);
+        }
+        if (rc) break;
         if (e->shape.full_similarity && (rc = full_round(e, &ss))) break;
         ts = cn_now();
         if ((rc = eval_agree(h5out_flush(o)))) break;

@@ -41,19 +41,45 @@ int h5_read_all(hid_t fid, const char *dset, H5Kind k, void *buf, int64_t n) {
     return e < 0 ? cn_fail(CN_E_IO, "dataset %s cannot be read", dset) : CN_OK;
 }
 
+// Rows [row0, row0 + n) of the 1-D dataset `dset` (whose length has been checked).
+static int read_range(hid_t fid, const char *dset, H5Kind k, int64_t row0, int64_t n, void *buf) {
+    hid_t d = H5Dopen2(fid, dset, H5P_DEFAULT), t = h5_type(k);
+    hid_t fs = d >= 0 ? H5Dget_space(d) : -1;
+    hsize_t start = (hsize_t)row0, count = (hsize_t)n;
+    hid_t ms = H5Screate_simple(1, &count, NULL);
+    herr_t e = (d >= 0 && t >= 0 && fs >= 0 && ms >= 0 &&
+                H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &count, NULL) >= 0)
+                   ? H5Dread(d, t, ms, fs, H5P_DEFAULT, buf)
+                   : -1;
+    if (ms >= 0) H5Sclose(ms);
+    if (fs >= 0) H5Sclose(fs);
+    if (t >= 0) H5Tclose(t);
+    if (d >= 0) H5Dclose(d);
+    return e < 0 ? cn_fail(CN_E_IO, "dataset %s cannot be read", dset) : CN_OK;
+}
+
 int h5_status_lines(hid_t fid, int64_t n_img, int64_t n_text, char *img_line, char *txt_line, size_t n) {
-    int8_t *ist = mallocCheck((size_t)n_img + 1), *tst = mallocCheck((size_t)n_text + 1);
-    int8_t *trunc = mallocCheck((size_t)n_text + 1);
+    enum { BLOCK = 1 << 16 };  // rows read at a time: memory stays flat for millions of texts
+    int8_t *ist = mallocCheck((size_t)n_img + 1), *tst = mallocCheck(BLOCK), *trunc = mallocCheck(BLOCK);
+    int64_t ic[5] = {0}, tc[5] = {0}, n_trunc = 0; // ic by image status; tc[0] pending, tc[s+1] text status s
     int rc = h5_read_all(fid, "/images/status", H5K_I8, ist, n_img);
-    if (!rc) rc = h5_read_all(fid, "/texts/status", H5K_I8, tst, n_text);
-    if (!rc) rc = h5_read_all(fid, "/texts/truncated", H5K_I8, trunc, n_text);
-    if (!rc) {
-        int64_t ic[5] = {0}, tc[5] = {0}, n_trunc = 0; // ic by image status; tc[0] pending, tc[s+1] text status s
-        for (int64_t i = 0; i < n_img; i++) ic[ist[i] >= 0 && ist[i] <= 4 ? ist[i] : 0]++;
-        for (int64_t t = 0; t < n_text; t++) {
+    int rank;
+    hsize_t dims[2];
+    if (!rc && h5_dataset_len(fid, "/texts/status", &rank, dims) != n_text)
+        rc = cn_fail(CN_E_IO, "dataset /texts/status is missing or has not %lld elements", (long long)n_text);
+    if (!rc && h5_dataset_len(fid, "/texts/truncated", &rank, dims) != n_text)
+        rc = cn_fail(CN_E_IO, "dataset /texts/truncated is missing or has not %lld elements", (long long)n_text);
+    for (int64_t t0 = 0; t0 < n_text && !rc; t0 += BLOCK) {
+        int64_t m = CN_MIN((int64_t)BLOCK, n_text - t0);
+        if ((rc = read_range(fid, "/texts/status", H5K_I8, t0, m, tst))) break;
+        if ((rc = read_range(fid, "/texts/truncated", H5K_I8, t0, m, trunc))) break;
+        for (int64_t t = 0; t < m; t++) {
             tc[tst[t] >= 0 && tst[t] <= 3 ? tst[t] + 1 : 0]++;
             n_trunc += trunc[t] == 1;
         }
+    }
+    if (!rc) {
+        for (int64_t i = 0; i < n_img; i++) ic[ist[i] >= 0 && ist[i] <= 4 ? ist[i] : 0]++;
         snprintf(img_line, n, "images: %lld ok, %lld missing file, %lld decode error, %lld refused, %lld pending",
                  (long long)ic[1], (long long)ic[2], (long long)ic[3], (long long)ic[4], (long long)ic[0]);
         snprintf(txt_line, n, "texts: %lld ok, %lld no subject, %lld empty caption, %lld no negative, %lld pending; "

@@ -6,12 +6,14 @@
 // Every symbol BPE can produce is a vocabulary entry, so BPE runs on ids: a merge is the hash-table
 // entry (left id, right id) -> (rank, merged id), and a word starts as one id per UTF-8 byte.
 // Splitting and BPE themselves are in tokenizer_bpe.c.
+#define _DEFAULT_SOURCE  // readlink, realpath
 #include <cJSON.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "clipneg/common.h"
@@ -396,6 +398,29 @@ static int try_location(ClipTokenizer **out, const char *path, char *tried, size
     return 0;
 }
 
+// models/ of the source tree the executable was built from (where scripts/install-deps.sh puts the
+// vocabulary), and models/ beside the executable's folder (build/clipneg -> models/), for a
+// tree that was moved after the build.
+static int try_install_places(ClipTokenizer **out, char *tried, size_t cap, int *rc) {
+#ifdef CLIPNEG_MODELS_DIR
+    if (try_location(out, CLIPNEG_MODELS_DIR, tried, cap, rc)) return 1;
+#endif
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) return 0;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash) return 0;
+    *slash = '\0';
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/../models", exe);
+#ifdef CLIPNEG_MODELS_DIR
+    char a[PATH_MAX], b[PATH_MAX];  // the same folder as above: do not list it twice
+    if (realpath(dir, a) && realpath(CLIPNEG_MODELS_DIR, b) && !strcmp(a, b)) return 0;
+#endif
+    return try_location(out, dir, tried, cap, rc);
+}
+
 int tokenizer_load_auto(ClipTokenizer **out, const char *explicit_path, const char *model_dir) {
     *out = NULL;
     char tried[16384] = "";
@@ -405,17 +430,20 @@ int tokenizer_load_auto(ClipTokenizer **out, const char *explicit_path, const ch
         return cn_fail(CN_E_MODEL, "tokenizer vocabulary not found: looked at %s", tried);
     }
     if (model_dir && *model_dir && try_location(out, model_dir, tried, sizeof tried, &rc)) return rc;
+    // $CLIPNEG_BPE, when set, is a choice like --vocab: a wrong one is an error, not a reason to
+    // take another vocabulary
     const char *env = getenv("CLIPNEG_BPE");
     if (env && *env) {
         if (try_location(out, env, tried, sizeof tried, &rc)) return rc;
     } else {
         size_t used = strlen(tried);
         snprintf(tried + used, sizeof tried - used, "%s$CLIPNEG_BPE (unset)", used ? ", " : "");
+        if (try_install_places(out, tried, sizeof tried, &rc)) return rc;
     }
     return cn_fail(CN_E_MODEL,
                    "tokenizer vocabulary not found: looked at %s. Use the model folder's vocab.json + merges.txt, "
-                   "or open_clip's bpe_simple_vocab_16e6.txt.gz (in the open_clip package folder), via --vocab / "
-                   "[model] tokenizer / $CLIPNEG_BPE",
+                   "or open_clip's bpe_simple_vocab_16e6.txt.gz (scripts/install-deps.sh copies it to models/), "
+                   "via --vocab / [model] tokenizer / $CLIPNEG_BPE",
                    tried);
 }
 

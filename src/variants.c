@@ -274,7 +274,7 @@ static int placeholder_index(unsigned bit) {
 
 int variant_render(const Variant *v, const Dataset *ds, int c, uint64_t seed, char **out) {
     *out = NULL;
-    const DsCaption *cap = &ds->captions[c];
+    const DsCaption *cap = dataset_caption(ds, c);
     char *caption = trimmed(cap->text), *caption_lc = NULL, *negative = NULL, *swap_lc = NULL, *subject = NULL;
     SubjectSwap sw = {0};
     int status = TEXT_OK;

@@ -458,7 +458,7 @@ int subject_swap(const Dataset *ds, int c, const char *caption, uint64_t seed, S
     if (!subject) return out->status;  // no categories loaded, or this one is not among them
     out->subject_category = subject->id;
     out->start = m.start, out->end = m.end;
-    const DsImage *img = &ds->images[ds->captions[c].image_index];
+    const DsImage *img = &ds->images[dataset_caption_image(ds, c)];
     if (!ds->has_instances || !img->categories) return out->status;  // absence unknown: never guess
 
     // Candidates: same supercategory, not the subject, not annotated in this image (id order).
@@ -469,7 +469,7 @@ int subject_swap(const Dataset *ds, int c, const char *caption, uint64_t seed, S
             n_cand++;
     }
     if (n_cand == 0) return out->status;
-    uint64_t h = splitmix64(seed ^ splitmix64((uint64_t)ds->captions[c].id));
+    uint64_t h = splitmix64(seed ^ splitmix64((uint64_t)dataset_caption_id(ds, c)));
     int pick = (int)(h % (uint64_t)n_cand);
     const DsCategory *other = NULL;
     for (int i = 0; i < ds->n_categories && !other; i++) {

@@ -9,6 +9,7 @@
 
 #include "clipneg/common.h"
 #include "clipneg/dataset.h"
+#include "../src/dataset_internal.h"  // ds_stream_read: a changed file is noticed
 #include "test_check.h"
 
 // A load must fail with `code` and a message containing `fragment`.
@@ -367,6 +368,124 @@ static void test_jsonl_duplicates(void) {
     rmdir(dir);
 }
 
+// ---- streamed datasets (dataset_open_coco) ----------------------------------------------------------
+
+// The streamed dataset must equal the resident one field by field; its captions are read back from
+// the file on demand (asked for backwards and in jumps, so the window is re-read many times).
+static void check_streamed_equals_resident(const char *caps, const char *inst, int max_images) {
+    Dataset a, b;
+    int ra = dataset_load_coco(&a, caps, "imgs", inst, max_images);
+    int rb = dataset_open_coco(&b, caps, "imgs", inst, max_images);
+    CHECK_INT(ra, CN_OK);
+    CHECK_INT(rb, CN_OK);
+    if (ra != CN_OK || rb != CN_OK) {
+        if (ra == CN_OK) dataset_free(&a);
+        if (rb == CN_OK) dataset_free(&b);
+        return;
+    }
+    CHECK(b.captions == NULL);  // the index holds no caption text, only keys
+    CHECK(b.stream != NULL);
+    CHECK_INT(b.n_captions, a.n_captions);
+    CHECK_INT(b.n_images, a.n_images);
+    CHECK_INT(b.n_duplicate_ids, a.n_duplicate_ids);
+    CHECK_INT(b.n_captions_without_image, a.n_captions_without_image);
+    CHECK_INT(b.n_empty_captions, a.n_empty_captions);
+    CHECK_INT(b.n_invalid_utf8, a.n_invalid_utf8);
+    CHECK_INT(b.n_dropped_by_max_images, a.n_dropped_by_max_images);
+    for (int i = 0; i < a.n_images && i < b.n_images; i++) {
+        CHECK_INT(b.images[i].id, a.images[i].id);
+        CHECK_INT(b.images[i].first_caption, a.images[i].first_caption);
+        CHECK_INT(b.images[i].n_captions, a.images[i].n_captions);
+        CHECK_INT(b.images[i].n_categories, a.images[i].n_categories);
+    }
+    int n = a.n_captions < b.n_captions ? a.n_captions : b.n_captions, bad = 0;
+    for (int pass = 0; pass < 3; pass++)
+        for (int k = 0; k < (pass == 2 ? 100 : n); k++) {
+            int c = pass == 0 ? k : pass == 1 ? n - 1 - k : (int)((long long)k * 7919 % n);
+            const DsCaption *x = &a.captions[c], *y = dataset_caption(&b, c);
+            if (y->id != x->id || y->image_index != x->image_index || strcmp(y->text, x->text) ||
+                dataset_caption_id(&b, c) != x->id || dataset_caption_image(&b, c) != x->image_index)
+                bad++;
+        }
+    CHECK_INT(bad, 0);
+    dataset_free(&a);
+    dataset_free(&b);
+}
+
+static void write_text(const char *path, const char *text) {
+    FILE *fp = fopenCheck(path, "wb");
+    fputs(text, fp);
+    fcloseCheck(fp);
+}
+
+static void test_streamed(const char *shared) {
+    char caps[1024], inst[1024];
+    snprintf(caps, sizeof caps, "%s/data/coco-mini/annotations/captions_val2017.json", shared);
+    snprintf(inst, sizeof inst, "%s/data/coco-mini/annotations/instances_val2017.json", shared);
+    if (access(caps, R_OK) == 0) {
+        check_streamed_equals_resident(caps, inst, 0);
+        check_streamed_equals_resident(caps, NULL, 10);
+    }
+    check_streamed_equals_resident(data_path("coco_small.json"), data_path("instances_small.json"), 0);
+    check_streamed_equals_resident(data_path("coco_small.json"), NULL, 2);
+
+    // Layouts the index pass must take as they are: "annotations" before "images", brackets and
+    // escaped quotes inside strings, nested values to skip, a later repeated key (the first counts,
+    // as in cJSON), empty and blank captions, no spaces at all.
+    char dir[] = "/tmp/clipneg_test_stream_XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char path[256];
+    snprintf(path, sizeof path, "%s/layout.json", dir);
+    write_text(path, "{\"info\":{\"a\":[1,{\"b\":\"]}\"}],\"c\":null},\"annotations\":[{\"id\":3,\"image_id\":2,"
+                     "\"caption\":\"say \\\"[hi]\\\" {x}\"},{\"id\":1,\"image_id\":2,\"caption\":\"\"},{\"id\":2,"
+                     "\"image_id\":9,\"caption\":\"orphan\"},{\"id\":1,\"image_id\":1,\"caption\":\"dup\"},{\"id\":4,"
+                     "\"image_id\":1,\"caption\":\" \\u00e9t\\u00e9 \\ud83d\\ude00\"}],\"images\":[{\"id\":2,"
+                     "\"file_name\":\"b.jpg\"},{\"id\":1,\"file_name\":\"a.jpg\"}],\"annotations\":[]}");
+    Dataset ds;
+    CHECK_INT(dataset_open_coco(&ds, path, dir, NULL, 0), CN_OK);
+    if (ds.n_captions == 3) {
+        CHECK_INT(ds.n_duplicate_ids, 1);
+        CHECK_INT(ds.n_captions_without_image, 1);
+        CHECK_INT(ds.n_empty_captions, 1);
+        CHECK_STR(dataset_caption(&ds, 0)->text, " \xc3\xa9t\xc3\xa9 \xf0\x9f\x98\x80");  // image 1: id 4
+        CHECK_STR(dataset_caption(&ds, 1)->text, "");                                       // image 2: id 1
+        CHECK_STR(dataset_caption(&ds, 2)->text, "say \"[hi]\" {x}");                       // image 2: id 3
+    } else {
+        CHECK_INT(ds.n_captions, 3);
+    }
+    dataset_free(&ds);
+    check_streamed_equals_resident(path, NULL, 0);
+    // Many annotations (several offset marks and windows), spread over the images in file order.
+    FILE *fp = fopenCheck(path, "wb");
+    fputs("{\"images\": [{\"id\": 1, \"file_name\": \"a.jpg\"}, {\"id\": 2, \"file_name\": \"b.jpg\"}],\n"
+          " \"annotations\": [\n", fp);
+    for (int i = 0; i < 3000; i++)
+        fprintf(fp, "%s  {\"image_id\": %d, \"id\": %d, \"caption\": \"caption number %d\"}", i ? ",\n" : "",
+                1 + (i * 7) % 2, (i * 7919) % 3000, i);
+    fputs("\n]}\n", fp);
+    fcloseCheck(fp);
+    check_streamed_equals_resident(path, NULL, 0);
+    // A key with an escape is left to the whole-document parse: same result, held in memory.
+    write_text(path, "{\"imag\\u0065s\": [{\"id\": 1, \"file_name\": \"a.jpg\"}], \"annotations\": "
+                     "[{\"id\": 1, \"image_id\": 1, \"caption\": \"x\"}]}");
+    CHECK_INT(dataset_open_coco(&ds, path, dir, NULL, 0), CN_OK);
+    CHECK_INT(ds.n_captions, 1);
+    if (ds.n_captions == 1) CHECK_STR(dataset_caption(&ds, 0)->text, "x");
+    dataset_free(&ds);
+    // A caption changed after the index was made is noticed (the job would stop), not misread.
+    write_text(path, "{\"images\": [{\"id\": 1, \"file_name\": \"a.jpg\"}], \"annotations\": "
+                     "[{\"id\": 1, \"image_id\": 1, \"caption\": \"x\"}]}");
+    CHECK_INT(dataset_open_coco(&ds, path, dir, NULL, 0), CN_OK);
+    write_text(path, "{\"images\": [{\"id\": 1, \"file_name\": \"a.jpg\"}], \"annotations\": "
+                     "[{\"id\": 7, \"image_id\": 1, \"caption\": \"x\"}]}");
+    DsCaption one;
+    CHECK_INT(ds_stream_read(ds.stream, ds.keys, 1, &one), CN_E_DATA);
+    CHECK(strstr(cn_last_error(), "annotations[0] no longer matches the index") != NULL);
+    dataset_free(&ds);
+    remove(path);
+    rmdir(dir);
+}
+
 int main(void) {
     const char *src = getenv("CLIPNEG_SOURCE_DIR");
     if (src && chdir(src) != 0) {
@@ -382,6 +501,7 @@ int main(void) {
     test_jsonl();
     test_jsonl_duplicates();
     test_escaped_nul();
+    test_streamed(shared ? shared : "../shared");
     if (g_failures) {
         fprintf(stderr, "%d check(s) failed\n", g_failures);
         return 1;

@@ -102,6 +102,51 @@ def coco_subset(path_out, n_images, replicate=1):
     return len(sub["annotations"])
 
 
+def measure_rss(clipneg, job, work, env, threads, factors, repeats):
+    """Peak RSS of one rank (the singleton, no launcher) running `job` on the coco-mini captions
+    replicated k times, for each k in `factors` ("1,10,100"): [(k, captions, [MiB per repeat],
+    [seconds per repeat])]. Each run is a fresh interpreter whose only child is clipneg, so
+    ru_maxrss is that run's alone."""
+    out = []
+    for k in [int(x) for x in factors.split(",") if x.strip()]:
+        p = os.path.join(work, f"captions_x{k}.json")
+        n_caps = coco_subset(p, 0, replicate=k)
+        probe = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
+                 "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss if r.returncode == 0 else -1)")
+        mib, secs = [], []
+        for r in range(repeats):
+            t0 = time.perf_counter()
+            kib = int(sh([sys.executable, "-c", probe, clipneg, "eval", job, "--output",
+                          os.path.join(work, f"rss{k}.h5"), "--fresh", "--set", f"dataset.captions={p}",
+                          "--set", "output.embeddings=false", "--set", f"run.threads={threads}"], env).split()[-1])
+            if kib < 0:
+                sys.exit(f"eval failed on the x{k} caption set")
+            mib.append(kib / 1024)
+            secs.append(time.perf_counter() - t0)
+            log(f"RSS x{k} run {r + 1}/{repeats}: {mib[-1]:.1f} MiB in {secs[-1]:.1f} s")
+            os.remove(os.path.join(work, f"rss{k}.h5"))
+        os.remove(p)
+        out.append((k, n_caps, mib, secs))
+    return out
+
+
+def rss_lines(rss):
+    """The RSS table (medians) and the growth per caption from the smallest to the largest set."""
+    if not rss:
+        return []
+    lines = ["", "| captions (x replication) | texts | peak RSS of the rank, median (MiB) | runs (MiB) | eval time (s) |",
+             "|---|---:|---:|---|---:|"]
+    for k, n_caps, mib, secs in rss:
+        lines.append(f"| {n_caps} (x{k}) | {n_caps * 7} | {median(mib):.1f} | "
+                     f"{', '.join(f'{m:.1f}' for m in mib)} | {median(secs):.1f} |")
+    (k0, n0, m0, _), (k1, n1, m1, _) = rss[0], rss[-1]
+    if n1 > n0:
+        grow = median(m1) - median(m0)
+        lines += ["", f"Growth x{k0} -> x{k1}: {grow:+.1f} MiB for {n1 - n0} more captions = "
+                      f"{grow * 1048576 / (n1 - n0):.1f} bytes per caption."]
+    return lines
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for both implementations")
@@ -109,7 +154,10 @@ def main():
     ap.add_argument("--images", type=int, default=32, help="image tower batch")
     ap.add_argument("--text-count", type=int, default=256, help="texts for the text tower part (0: all)")
     ap.add_argument("--e2e-images", type=int, default=0, help="end to end on the first N coco-mini images (0: all 79)")
-    ap.add_argument("--rss", default="1,10,100", help="caption replication factors for the RSS part ('' skips)")
+    ap.add_argument("--rss", default="1,10,100,1000", help="caption replication factors for the RSS part ('' skips)")
+    ap.add_argument("--rss-repeats", type=int, default=3, help="runs per RSS point (median reported)")
+    ap.add_argument("--rss-only", action="store_true",
+                    help="only the RSS part (tiny test model, minutes); table to stdout and bench/cpu/rss.md")
     ap.add_argument("--build", default=os.environ.get("CLIPNEG_BUILD", os.path.join(ROOT, "build")),
                     help="build folder holding clipneg and bench/cpu/bench_towers[_plain]")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "cpu", "results.md"))
@@ -120,6 +168,21 @@ def main():
     os.environ.update(OMP_NUM_THREADS=str(T), OPENBLAS_NUM_THREADS=str(T))
     env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
     clipneg = os.path.join(args.build, "clipneg")
+    if args.rss_only:
+        if not os.path.exists(clipneg):
+            sys.exit(f"{clipneg} missing: run scripts/build.sh first (or pass --build)")
+        work = tempfile.mkdtemp(prefix="clipneg-bench-")
+        rss = measure_rss(clipneg, os.path.join(ROOT, "jobs", "demo.ini"), work, env, T, args.rss, args.rss_repeats)
+        load = os.getloadavg()[0]
+        text = "\n".join([f"Peak RSS of one rank, tiny test model, {T} threads, median of {args.rss_repeats} "
+                          f"runs; 1-minute load average at the end {load:.1f} on {os.cpu_count()} cores."]
+                         + rss_lines(rss))
+        print(text)
+        out = args.out if args.out != os.path.join(ROOT, "bench", "cpu", "results.md") else \
+            os.path.join(ROOT, "bench", "cpu", "rss.md")
+        with open(out, "w") as f:
+            f.write(text + "\n")
+        return
     bench = os.path.join(args.build, "bench", "cpu", "bench_towers")
     bench_plain = bench + "_plain"
     for exe in (clipneg, bench, bench_plain):
@@ -273,22 +336,7 @@ def main():
     loads.append(os.getloadavg()[0])
 
     # ---- (4) peak RSS as the caption set grows -----------------------------------------------
-    rss = []
-    for k in [int(x) for x in args.rss.split(",") if x.strip()]:
-        p = os.path.join(work, f"captions_x{k}.json")
-        n_caps = coco_subset(p, 0, replicate=k)
-        # A fresh interpreter whose only child is clipneg, so ru_maxrss is that run's alone.
-        probe = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
-                 "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss if r.returncode == 0 else -1)")
-        t0 = time.perf_counter()
-        kib = int(sh([sys.executable, "-c", probe, clipneg, "eval", job, "--output",
-                      os.path.join(work, f"rss{k}.h5"), "--fresh", "--set", f"dataset.captions={p}",
-                      "--set", "output.embeddings=false", "--set", f"run.threads={T}"], env).split()[-1])
-        if kib < 0:
-            sys.exit(f"eval failed on the x{k} caption set")
-        rss.append((k, n_caps, kib / 1024, time.perf_counter() - t0))
-        log(f"RSS x{k}: {kib / 1024:.0f} MiB in {rss[-1][3]:.1f} s")
-        os.remove(os.path.join(work, f"rss{k}.h5"))
+    rss = measure_rss(clipneg, job, work, env, T, args.rss, args.rss_repeats)
     loads.append(os.getloadavg()[0])
 
     # ---- table ---------------------------------------------------------------------------------
@@ -305,11 +353,7 @@ def main():
               "|---|---:|---:|---:|"]
     for M, N, K, plain, tiled in gemm_rows:
         lines.append(f"| {M} x {N} x {K} | {plain:.1f} | {tiled:.1f} | {tiled / plain:.2f} |")
-    if rss:
-        lines += ["", "| captions (x replication) | texts | peak RSS of the rank (MiB) | eval time (s) |",
-                  "|---|---:|---:|---:|"]
-        for k, n_caps, mb, t in rss:
-            lines.append(f"| {n_caps} (x{k}) | {n_caps * 7} | {mb:.0f} | {t:.1f} |")
+    lines += rss_lines(rss)
     text = "\n".join(lines)
     print(text)
     with open(args.out, "w") as f:

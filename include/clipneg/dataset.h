@@ -23,6 +23,15 @@ typedef struct {
     int n_negatives;
 } DsCaption;
 
+// What the index pass keeps per caption (16 bytes; the text stays in the file, see DsStream).
+typedef struct {
+    int64_t id;
+    int32_t image_index;    // index into Dataset.images
+    int32_t where;          // COCO: index in "annotations"; JSONL: line number (messages, file position)
+} DsKey;
+
+typedef struct DsStream DsStream; // a streamed dataset's file, offsets and caption window (dataset_stream.c)
+
 typedef struct {
     int id;
     char *name;             // "person", "dining table", ...
@@ -33,8 +42,11 @@ typedef struct {
     char *image_root;
     DsImage *images;        // sorted by id
     int n_images;
-    DsCaption *captions;    // sorted by (image id, caption id); contiguous per image
+    DsCaption *captions;    // sorted by (image id, caption id); contiguous per image. NULL when streamed:
+                            // use dataset_caption(), which works for both
+    DsKey *keys;            // [n_captions] id / image / file position of each caption, same order
     int n_captions;
+    DsStream *stream;       // streamed (dataset_open_coco): where caption texts are read from on demand
     DsCategory *categories; // from instances JSON, sorted by id (empty if none)
     int n_categories;
     int has_instances;
@@ -52,6 +64,18 @@ typedef struct {
 // "FILE: field: reason" (e.g. "captions_val2017.json: annotations[12].caption: expected a string").
 int dataset_load_coco(Dataset *ds, const char *captions_json, const char *images_dir,
                       const char *instances_json, int max_images);
+// The same dataset, streamed: one index pass keeps 16 bytes per caption (DsKey) and a file offset
+// every 8 annotations, never the texts; dataset_caption() reads a window of captions back from the
+// file when asked. Same order, counts, messages and texts as dataset_load_coco (which is this plus
+// reading every caption once). For captions sets too big to hold on every rank (docs/datasets.md).
+int dataset_open_coco(Dataset *ds, const char *captions_json, const char *images_dir, const char *instances_json,
+                      int max_images);
+// Caption c (0 <= c < n_captions). Resident: &captions[c]. Streamed: from a window of captions
+// read from the file around c; the pointer stays valid until a caption outside the window is
+// asked for. Never fails on a checked file; a file changed under a running job stops the job.
+const DsCaption *dataset_caption(const Dataset *ds, int c);
+int64_t dataset_caption_id(const Dataset *ds, int c);
+int dataset_caption_image(const Dataset *ds, int c);
 // JSONL: one object per line {"image": path, "caption": text, "id"?: int, "negatives"?: [text...]}.
 // Lines with the same image share one image entry. Errors name "FILE:LINE: field".
 // images_dir may be NULL: image paths are then relative to the manifest's folder.

@@ -382,7 +382,7 @@ def assert_stopped(p, code, fragments, out):
     assert leftovers == [], f"left behind: {leftovers}"
 
 
-def stop_case(root, name, captions, images, code, fragments, **job_kw):
+def stop_case(root, name, captions, images, code, fragments, env_extra=None, **job_kw):
     case = root / name
     case.mkdir()
     job = write_job(case / "job.ini", captions=captions, images=images, **job_kw)
@@ -390,6 +390,7 @@ def stop_case(root, name, captions, images, code, fragments, **job_kw):
     env = env_for(case)
     if job_kw.get("tokenizer") is None:
         env.pop("CLIPNEG_BPE", None)
+    env.update(env_extra or {})
     p = run_eval(2, str(job), ["--output", str(out)], env)
     assert_stopped(p, code, fragments, str(out))
 
@@ -496,13 +497,16 @@ def test_safetensors_missing_tensor(small):
 
 
 def test_model_without_tokenizer_files(small):
-    """No [model] tokenizer, no vocabulary beside the model, CLIPNEG_BPE unset: the model error names
-    every place looked at."""
+    """No [model] tokenizer, no vocabulary beside the model, $CLIPNEG_BPE naming a missing file: the
+    model error names every place looked at. (With $CLIPNEG_BPE unset, the vocabulary that
+    scripts/install-deps.sh put in models/ of the build tree would be found.)"""
     root, img, _ = small
     m = root / "m-notok"
     shutil.copytree(TINY_MODEL, m)
+    missing = root / "no-such-vocab.txt.gz"
     stop_case(root, "notok", root / "captions.json", img, E_MODEL,
-              ["tokenizer vocabulary not found", str(m), "CLIPNEG_BPE"], model=m, tokenizer=None)
+              ["tokenizer vocabulary not found", str(m), "CLIPNEG_BPE", str(missing)], model=m, tokenizer=None,
+              env_extra={"CLIPNEG_BPE": str(missing)})
 
 
 def test_unwritable_output(small, tmp_path):

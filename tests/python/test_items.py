@@ -277,3 +277,36 @@ def test_failed_images_and_boxes(tmp_path):
     assert list(d["crop"][2, 1]) == [-1, -1, -1, -1] and list(d["crop"][2, 0]) == [2, 2, 68, 68]  # centre 35, half 32.5 (expand 1.3)
     with h5py.File(out, "r") as f:
         assert int(f["stats/items/n"][-1]) == 4 and int(f["stats/items/n_valid"][-1]) == 1
+
+
+def test_truncated_candidates_flagged_and_info_progress(tmp_path):
+    """/items/truncated says which candidate texts the tokenizer cut at the 77-token context, as
+    open_clip's own tokenizer counts them (BPE ids + SOT + EOT > 77); `clipneg info` reports the
+    item phase's shards."""
+    require_binaries()
+    open_clip = pytest.importorskip("open_clip", reason="open_clip is not installed (scripts/install-deps.sh)")
+    long_text = "a photo of " + " ".join(["a red bicycle"] * 30)  # ~90 BPE tokens
+    edge = "a " * 75  # 75 words + SOT/EOT = 77: fits exactly
+    over = "a " * 76
+    manifest = tmp_path / "long.jsonl"
+    with open(manifest, "w") as f:
+        f.write(json.dumps({"image": "000000370208.jpg", "answer": 0,
+                            "candidates": ["a bicycle", long_text, edge.strip(), over.strip()]}) + "\n")
+        f.write(json.dumps({"image": "000000453302.jpg", "answer": 1, "candidates": ["a kitchen", long_text]}) + "\n")
+    job = write_job(str(tmp_path), str(manifest), name="long")
+    p = run_eval(0, job, [], env_for(tmp_path))
+    assert p.returncode == 0, p.stderr[-3000:]
+    out = tmp_path / "long.h5"
+    with h5py.File(out, "r") as f:
+        got = f["items/truncated"][()]
+        texts = f["items/text"].asstr()[()]
+        ncand = f["items/n_candidates"][()]
+    tok = open_clip.tokenizer.SimpleTokenizer()
+    want = np.full(got.shape, -1, dtype=np.int8)
+    for i in range(got.shape[0]):
+        for k in range(ncand[i]):
+            want[i, k] = int(len(tok.encode(texts[i][k])) + 2 > 77)
+    assert got.tolist() == want.tolist()
+    assert got.tolist() == [[0, 1, 0, 1], [0, 1, -1, -1]]  # the cases above: none cut by accident
+    r = subprocess.run([BIN, "info", str(out)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "items: shards done 1/1 (2 items)" in r.stdout, r.stdout
