@@ -246,8 +246,10 @@ int bench_load_negbench_retrieval(Dataset *ds, const JobConfig *job) {
     static const int req[RET_NCOL] = {1, 1, 0, 0};
     int col[RET_NCOL], rc = csv_columns(path, &r, RET_NAMES, RET_NCOL, req, col), n_header = r.n_fields;
     RawImage *images = NULL;
-    RawCaption *caps = NULL;
-    int n_img = 0, n_cap = 0, cap_img = 0, cap_cap = 0;
+    // resident build: the captions' strings are kept (a retrieval CSV is small); `where` is the
+    // caption's index (a row holds several), ids are that index too
+    DsBuild b = {.path = path, .jsonl = 1, .resident = 1};
+    int n_img = 0, n_cap = 0, cap_img = 0;
     while (rc == CN_OK) {
         int got = csv_row(path, &r, n_header, RET_NAMES, col, RET_NCOL);
         if (got <= 0) {
@@ -266,11 +268,10 @@ int bench_load_negbench_retrieval(Dataset *ds, const JobConfig *job) {
         char *file = bench_resolve_image(job->images_dir, job->image_prefix, r.fields[col[RET_PATH]]);
         images[n_img] = (RawImage){.id = n_img, .file_name = file, .where = r.line};
         for (int k = 0; k < n; k++) {
-            if (n_cap == cap_cap) caps = reallocCheck(caps, sizeof(RawCaption) * (size_t)(cap_cap = 2 * cap_cap + 256));
             int bad = 0;
-            caps[n_cap] = (RawCaption){.id = n_cap, .image_id = n_img, .where = r.line,
-                                       .text = utf8_sanitize(list[k], strlen(list[k]), &bad)};
+            DsText cap = {.text = utf8_sanitize(list[k], strlen(list[k]), &bad)};
             ds->n_invalid_utf8 += bad > 0;
+            ds_build_caption(&b, n_cap, n_img, n_img, n_cap, &cap, ds_is_blank(cap.text));
             n_cap++;
         }
         n_img++;
@@ -281,14 +282,15 @@ int bench_load_negbench_retrieval(Dataset *ds, const JobConfig *job) {
     if (rc == CN_OK && n_cap == 0) rc = cn_fail(CN_E_DATA, "%s: no captions", path);
     if (rc) {
         for (int i = 0; i < n_img; i++) free(images[i].file_name);
-        for (int i = 0; i < n_cap; i++) free(caps[i].text);
-        free(images), free(caps);
+        free(images);
+        ds_build_free(&b);
         return rc;
     }
     if (ds->n_invalid_utf8 && cn_rank() == 0)
         cn_warn("%s: %d caption(s) with invalid UTF-8, kept with U+FFFD replacements", path, ds->n_invalid_utf8);
     ds->image_root = strdupCheck(job->images_dir ? job->images_dir : ".");
-    rc = ds_assemble(ds, path, 1, images, n_img, caps, n_cap, job->max_images);
+    ds_build_images(ds, &b, images, n_img);
+    rc = ds_build_finish(ds, &b, job->max_images);
     if (rc != CN_OK) dataset_free(ds);
     return rc;
 }

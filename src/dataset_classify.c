@@ -360,13 +360,14 @@ int classify_to_dataset(const ClassifySet *s, Dataset *ds) {
     memset(ds, 0, sizeof *ds);
     ds->image_root = strdupCheck(s->image_root);
     RawImage *images = callocCheck((size_t)s->n_images + 1, sizeof(RawImage));
-    RawCaption *caps = callocCheck((size_t)s->n_images + 1, sizeof(RawCaption));
+    for (int i = 0; i < s->n_images; i++) images[i] = (RawImage){.id = i, .file_name = strdupCheck(s->images[i]), .where = i + 1};
+    DsBuild b = {.path = s->source, .jsonl = 1, .resident = 1};
+    ds_build_images(ds, &b, images, s->n_images);  // ids 0..n-1: image index = id
     for (int i = 0; i < s->n_images; i++) {
-        images[i] = (RawImage){.id = i, .file_name = strdupCheck(s->images[i]), .where = i + 1};
-        caps[i] = (RawCaption){.id = i, .image_id = i, .text = classify_prompt("a photo of a {c}.", s->classnames[s->labels[i]]),
-                               .where = i + 1};
+        DsText t = {.text = classify_prompt("a photo of a {c}.", s->classnames[s->labels[i]])};
+        ds_build_caption(&b, i, i, i, i, &t, 0);
     }
-    int rc = ds_assemble(ds, s->source, 1, images, s->n_images, caps, s->n_images, 0);
+    int rc = ds_build_finish(ds, &b, 0);
     if (rc) dataset_free(ds);
     return rc;
 }

@@ -219,7 +219,7 @@ static int read_captions_stream(CocoRead *cr, int max_images) {
     int rc = js_open(&st->js, path);
     if (rc != CN_OK) {
         free(st);
-        return fail_with_code(CN_E_DATA);
+        return CN_E_DATA;  // js_open's message stands
     }
     ScanStatus s = scan_top(&st->js, &sc);
     if (s == SCAN_OK) {

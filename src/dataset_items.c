@@ -436,7 +436,8 @@ int items_to_dataset(const ItemSet *s, Dataset *ds) {
     for (int i = 0; i < s->n_items; i++) {
         const Item *it = &s->items[i];
         DsText t = {.text = strdupCheck(it->kind == ITEM_CHOICE ? it->texts[it->answer] : it->texts[0])};
-        ds_build_caption(&b, i, it->image, it->image, it->line, &t, 0);
+        // where = the item index: unique (benchmark folders such as SugarCrepe's restart `line` per file)
+        ds_build_caption(&b, i, it->image, it->image, i, &t, 0);
     }
     int rc = ds_build_finish(ds, &b, 0);
     if (rc) dataset_free(ds);
