@@ -11,7 +11,10 @@ against open_clip's own zero-shot code path:
   * /stats/classify (top-1, top-5, ties, negation probe) = numpy's count of the reference;
   * ImageFolder and CSV give the same results; 1 rank and 3 ranks write identical files; a run
     killed in the classify phase, and one stopped by SIGTERM (exit 75), resume to the same file;
-  * bad files stop before any work (exit 5) with FILE:LINE and the field.
+  * bad files stop before any work (exit 5) with FILE:LINE and the field;
+  * the file is self-describing (docs/hdf5-schema.md): xarray (h5netcdf) opens /classify with named
+    dims, every dataset has a description and units, `[output] compression` deflates /classify
+    without changing one value.
 """
 import json
 import os
@@ -22,8 +25,8 @@ import h5py
 import numpy as np
 import pytest
 
-from eval_common import BIN, BPE, COCO, REPO, TINY_MODEL, assert_same_results, env_for, require_binaries, run_eval, \
-    tiny_open_clip
+from eval_common import BIN, BPE, COCO, REPO, TINY_MODEL, assert_every_dataset_described, assert_same_datasets, \
+    assert_same_results, env_for, h5_strings, require_binaries, run_eval, tiny_open_clip, xr_open
 
 sys.path.insert(0, os.path.join(REPO, "tests", "reference"))
 from make_zeroshot_data import coco_groups  # noqa: E402
@@ -94,7 +97,7 @@ def classify_of(path):
         d["progress"] = (f["progress/class_shards"][()], f["progress/classify_shards"][()])
         d["complete"] = int(f.attrs.get("complete", 0))
         if "stats" in f and "classify" in f["stats"]:
-            d["stats"] = {k: f["stats/classify"][k][()][0] for k in f["stats/classify"]}
+            d["stats"] = {k: f["stats/classify"][k][()] for k in f["stats/classify"]}
     return d
 
 
@@ -204,6 +207,46 @@ def test_stats_match_numpy(run, reference):
     assert (j["top1"], j["top5"], j["negated_top1"], j["n_valid"]) == (top1, top5, neg, n)
     assert f"| classification | {n} | {n} | {len(run['classes'])} | {100 * top1 / n:.1f}% |" in run["reduce_stdout"]
     print(f"top-1 {top1}/{n}, top-5 {top5}/{n}, negated top-1 {neg}/{n}, ties {ties}")
+
+
+def test_self_describing(run, tmp_path):
+    path = run["out"]
+    with h5py.File(path, "r") as f:
+        N, K = f["classify/topk"].shape
+        C, D = f["classify/classifier"].shape
+        templates, negated = h5_strings(f, "classify/templates"), h5_strings(f, "classify/negated_templates")
+        topk, n_class_shards = f["classify/topk"][()], len(f["progress/class_shards"])
+        assert f["classify/topk"].chunks is not None and f["classify/classifier"].chunks is not None
+    c = xr_open(path, "classify")
+    assert c["topk"].dims == ("image", "k") and c["topk_sim"].dims == ("image", "k")
+    assert c["classifier"].dims == ("class", "dim") and c["classifier_negated"].dims == ("class", "dim")
+    for name in ("label", "status", "label_sim", "n_max", "negated_top1", "negated_label_sim"):
+        assert c[name].dims == ("image",), name
+    assert c["classnames"].dims == ("class",) and list(c["class"].values) == run["classes"]
+    assert list(c["template"].values) == templates and list(c["negated_template"].values) == negated
+    assert c["templates"].dims == ("template",) and c["negated_templates"].dims == ("negated_template",)
+    assert (c["image"].values == np.arange(N)).all() and (c["k"].values == np.arange(K)).all()
+    assert (c["dim"].values == np.arange(D)).all() and len(run["classes"]) == C
+    assert np.array_equal(c["topk"].values, topk)
+    # label-based selection: the best class of image 3 by its name
+    assert c["topk"].sel(image=3, k=0).item() == topk[3, 0]
+    p = xr_open(path, "progress")
+    assert p["class_shards"].dims == ("class_shard",) and p.sizes["class_shard"] == n_class_shards
+    assert p["classify_shards"].dims == ("classify_shard",) and p.sizes["classify_shard"] == -(-N // 5)
+    s = xr_open(path, "stats/classify")
+    assert s["accuracy_top1"].dims == () and s["top1"].dims == ()
+    datasets = assert_every_dataset_described(path)
+    assert {"/classify/topk", "/stats/classify/accuracy_top1", "/progress/class_shards"} <= set(datasets)
+
+    # compression: the same values, deflated chunks
+    job = write_job(str(tmp_path), "z", os.path.join(run["dir"], "folder"))
+    p = run_eval(1, job, ["--set", "output.compression=6"], env_for(str(tmp_path)))
+    assert p.returncode == 0, p.stderr[-3000:]
+    z = os.path.join(str(tmp_path), "z.h5")
+    assert_same_datasets(path, z, skip=("stats",))
+    with h5py.File(z, "r") as f:
+        for name in ("classify/topk", "classify/classifier", "classify/label_sim", "progress/classify_shards"):
+            assert f[name].compression == "gzip" and f[name].compression_opts == 6, name
 
 
 def test_ties_go_to_the_lower_class_index(run, tmp_path):
