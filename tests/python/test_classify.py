@@ -11,6 +11,7 @@ against open_clip's own zero-shot code path:
   * /stats/classify (top-1, top-5, ties, negation probe) = numpy's count of the reference;
   * ImageFolder and CSV give the same results; 1 rank and 3 ranks write identical files; a run
     killed in the classify phase, and one stopped by SIGTERM (exit 75), resume to the same file;
+    `clipneg info` counts the classes/classify shards done;
   * bad files stop before any work (exit 5) with FILE:LINE and the field;
   * the file is self-describing (docs/hdf5-schema.md): xarray (h5netcdf) opens /classify with named
     dims, every dataset has a description and units, `[output] compression` deflates /classify
@@ -26,7 +27,7 @@ import numpy as np
 import pytest
 
 from eval_common import BIN, BPE, COCO, REPO, TINY_MODEL, assert_every_dataset_described, assert_same_datasets, \
-    assert_same_results, env_for, h5_strings, require_binaries, run_eval, tiny_open_clip, xr_open
+    assert_same_results, env_for, h5_strings, info, require_binaries, run_eval, tiny_open_clip, xr_open
 
 sys.path.insert(0, os.path.join(REPO, "tests", "reference"))
 from make_zeroshot_data import coco_groups  # noqa: E402
@@ -299,6 +300,8 @@ def test_ranks_and_resume_give_identical_files(run, tmp_path):
     assert run_eval(1, job, [], env_for(tmp_path / "one")).returncode == 0
     assert run_eval(3, job, [], env_for(tmp_path / "three")).returncode == 0
     assert_same_results(out["one"], out["three"])
+    i = info(out["one"])
+    assert i.returncode == 0 and "shards done: classes 6/6, classify 9/9; 43 ok, 0 image failed, 0 pending" in i.stdout, i.stdout
     # 2 ranks: texts 1 round (301 texts, shards of 200), images 5 (9 shards of 5), similarity 5,
     # classes 3 (6 shards of one class: 200 // (80 + 24) = 1), classify 5. Killed after 16 rounds:
     # in the third classify round, after its data, before its flags.
@@ -306,6 +309,8 @@ def test_ranks_and_resume_give_identical_files(run, tmp_path):
     assert p.returncode != 0
     k = classify_of(out["killed"])
     assert k["complete"] != 1 and list(k["progress"][1]) == [1, 1, 1, 1, 0, 0, 0, 0, 0]
+    i = info(out["killed"])  # `clipneg info` reads the same flags
+    assert i.returncode == 1 and "classification: 43 images, 6 classes; shards done: classes 6/6, classify 4/9;" in i.stdout, i.stdout
     p = run_eval(2, job, [], env_for(tmp_path / "killed"))
     assert p.returncode == 0, p.stderr
     assert "20/43" in p.stderr, p.stderr
