@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clipneg/classify.h"
 #include "clipneg/commands.h"
 #include "clipneg/common.h"
 #include "clipneg/h5out.h"
@@ -93,6 +94,45 @@ static void info_items(hid_t fid) {
     free(st), free(done);
 }
 
+// Length of the 1-D dataset `name` (-1 when absent or unreadable).
+static int64_t dset_len(hid_t fid, const char *name) {
+    if (H5Lexists(fid, name, H5P_DEFAULT) <= 0) return -1;
+    hid_t d = H5Dopen2(fid, name, H5P_DEFAULT);
+    if (d < 0) return -1;
+    hid_t sp = H5Dget_space(d);
+    hsize_t n = 0;
+    int ok = H5Sget_simple_extent_ndims(sp) == 1 && H5Sget_simple_extent_dims(sp, &n, NULL) >= 0;
+    H5Sclose(sp);
+    H5Dclose(d);
+    return ok ? (int64_t)n : -1;
+}
+
+// Flags set in the progress dataset `name` of length n (-1 when unreadable).
+static int64_t flags_done(hid_t fid, const char *name, int64_t n) {
+    uint8_t *f = mallocCheck((size_t)n + 1);
+    int64_t k = h5_read_all(fid, name, H5K_U8, f, n) == CN_OK ? count_flags(f, n) : -1;
+    free(f);
+    return k;
+}
+
+// Zero-shot classification (docs/classification.md): the classes and classify phases' shards and
+// the image statuses.
+static void info_classify(hid_t fid) {
+    const int64_t n = dset_len(fid, "/classify/status"), nc = dset_len(fid, "/classify/classnames");
+    const int64_t ncs = dset_len(fid, "/progress/class_shards"), nis = dset_len(fid, "/progress/classify_shards");
+    if (n < 0 || nc < 0 || ncs < 0 || nis < 0) return;
+    int8_t *st = mallocCheck((size_t)n + 1);
+    int64_t count[3] = {0, 0, 0}; // by status; unknown values count as pending
+    if (h5_read_all(fid, "/classify/status", H5K_I8, st, n) == CN_OK)
+        for (int64_t i = 0; i < n; i++) count[st[i] >= 0 && st[i] <= CLASSIFY_IMAGE_FAILED ? st[i] : CLASSIFY_PENDING]++;
+    free(st);
+    printf("classification: %lld images, %lld classes; shards done: classes %lld/%lld, classify %lld/%lld; "
+           "%lld ok, %lld image failed, %lld pending\n", (long long)n, (long long)nc,
+           (long long)flags_done(fid, "/progress/class_shards", ncs), (long long)ncs,
+           (long long)flags_done(fid, "/progress/classify_shards", nis), (long long)nis, (long long)count[CLASSIFY_OK],
+           (long long)count[CLASSIFY_IMAGE_FAILED], (long long)count[CLASSIFY_PENDING]);
+}
+
 static int info_file(const char *path) {
     H5Existing ex;
     int rc = h5out_inspect(path, &ex);
@@ -121,6 +161,7 @@ static int info_file(const char *path) {
            (long long)ex.n_image_shards, (long long)n_sim_done, (long long)ex.n_image_shards,
            (long long)sh->image_shard);
     info_items(fid);
+    info_classify(fid);
 
     // the item phase ([dataset] format = items): its own shards
     int r_items;

@@ -18,10 +18,12 @@
 // field that starts with '"' is quoted ("" inside is one '"'; commas and line breaks are data); text
 // after a closing quote is appended to the field (pandas: `"ab"c` -> `abc`); a '"' inside an
 // unquoted field is data. A UTF-8 BOM at the start is skipped; records with no character at all
-// (blank lines) are skipped like pandas' skip_blank_lines. The only error is a quote left open at
+// (blank lines) are skipped like pandas' skip_blank_lines. With `comment` set (after csv_init), a
+// line that starts with that character is skipped whole. The only error is a quote left open at
 // the end of the input.
 typedef struct {
     const char *text;
+    char comment;      // 0 (csv_init): none; '#': lines starting with '#' are comments
     size_t len, pos;
     int line;          // line (1-based) where the record just read starts
     int next_line;     // line of the next unread character

@@ -18,6 +18,7 @@
 
 #include "clipneg/classify.h"
 #include "clipneg/common.h"
+#include "dataset_bench_internal.h"
 #include "dataset_internal.h"
 
 // ---- small helpers ----------------------------------------------------------------------------------
@@ -217,35 +218,8 @@ static int load_image_folder(ClassifySet *s, const ClassifyFiles *f) {
 }
 
 // ---- CSV: a header naming the columns `image` and `label` (any order, others ignored) ----------------
-// Fields may be quoted ("a, b" and "" for a quote inside); a record is one line.
-// Splits one line into fields (in place); returns the count, or -1 for an unterminated quote.
-static int csv_split(char *line, char **fields, int max) {
-    int n = 0;
-    char *p = line;
-    for (;;) {
-        char *out = p, *start = p;
-        if (*p == '"') {
-            p++;
-            for (;;) {
-                if (!*p) return -1;
-                if (*p == '"' && p[1] == '"') *out++ = '"', p += 2;
-                else if (*p == '"') { p++; break; }
-                else *out++ = *p++;
-            }
-            while (*p && *p != ',') *out++ = *p++; // text after the closing quote is kept, as Python's csv does
-        } else {
-            while (*p && *p != ',') *out++ = *p++;
-        }
-        char sep = *p;
-        *out = '\0';
-        if (n < max) fields[n] = start;
-        n++;
-        if (sep != ',') break;
-        p++;
-    }
-    return n;
-}
-
+// Records as pandas reads them (dataset_csv.c: quotes, commas and line breaks inside quotes), lines
+// starting with '#' skipped; image paths found like the benchmark readers' (bench_resolve_image).
 static int parse_label(const ClassifySet *s, const char *csv, int line, const char *v, int32_t *label) {
     if (!v[0]) return cn_fail(CN_E_DATA, "%s:%d: label: empty", csv, line);
     char *end;
@@ -273,56 +247,74 @@ static int parse_label(const ClassifySet *s, const char *csv, int line, const ch
                    line, v);
 }
 
-#define CSV_MAX_FIELDS 256
+// A record's fields must be valid UTF-8 (they become file names and texts in the output).
+static int csv_utf8(const CsvReader *r, const char *csv) {
+    for (int j = 0; j < r->n_fields; j++) {
+        int bad = 0;
+        free(utf8_sanitize(r->fields[j], strlen(r->fields[j]), &bad));
+        if (bad) return cn_fail(CN_E_DATA, "%s:%d: CSV: not valid UTF-8", csv, r->line);
+    }
+    return CN_OK;
+}
+
 static int load_csv(ClassifySet *s, const ClassifyFiles *f) {
     if (!s->classnames)
         return cn_fail(CN_E_DATA, "%s: a CSV needs [dataset] classnames (the labels are class indices or names)", f->path);
-    char **lines = NULL;
-    int *ln = NULL, n = 0, cap = 0, col_img = -1, col_lab = -1, n_head = 0;
-    int rc = classify_read_lines(f->path, "CSV", &lines, &ln, &n);
-    if (rc) return rc;
-    char *fields[CSV_MAX_FIELDS];
-    n_head = csv_split(lines[0], fields, CSV_MAX_FIELDS);
-    if (n_head < 0 || n_head > CSV_MAX_FIELDS)
-        rc = cn_fail(CN_E_DATA, "%s:%d: header: unterminated quote or more than %d columns", f->path, ln[0], CSV_MAX_FIELDS);
-    for (int j = 0; rc == CN_OK && j < n_head; j++) {
-        if (!strcmp(fields[j], "image")) col_img = j;
-        if (!strcmp(fields[j], "label")) col_lab = j;
+    char *text = NULL;
+    size_t len = 0;
+    if (cn_read_file(f->path, &text, &len) != CN_OK) return cn_fail(CN_E_DATA, "%s: CSV: cannot read the file", f->path);
+    const char *nul = memchr(text, '\0', len);
+    if (nul) {
+        int line = 1;
+        for (const char *p = text; p < nul; p++) line += *p == '\n';
+        free(text);
+        return cn_fail(CN_E_DATA, "%s:%d: CSV: a NUL byte (not a text file?)", f->path, line);
     }
-    if (rc == CN_OK && (col_img < 0 || col_lab < 0))
-        rc = cn_fail(CN_E_DATA, "%s:%d: header: expected the columns 'image' and 'label' (e.g. \"image,label\")", f->path,
-                     ln[0]);
-    for (int i = 1; i < n && rc == CN_OK; i++) {
-        int nf = csv_split(lines[i], fields, CSV_MAX_FIELDS);
-        if (nf < 0) {
-            rc = cn_fail(CN_E_DATA, "%s:%d: unterminated quote (a record is one line)", f->path, ln[i]);
+    // the folder the image paths are relative to: [dataset] images, else the CSV's own
+    if (f->images_dir) s->image_root = strdupCheck(f->images_dir);
+    else {
+        const char *slash = strrchr(f->path, '/');
+        s->image_root = slash ? strndup(f->path, (size_t)(slash - f->path)) : NULL;
+        if (!s->image_root) s->image_root = strdupCheck(".");
+    }
+    CsvReader r;
+    csv_init(&r, text, len);
+    r.comment = '#';
+    int rc = CN_OK, got, cap = 0, col_img = -1, col_lab = -1, n_head = -1;
+    while (rc == CN_OK && (got = csv_next(&r)) != 0) {
+        if (got < 0) {
+            rc = cn_fail(CN_E_DATA, "%s:%d: unterminated quote (%s)", f->path, r.line, r.error);
             break;
         }
-        int need = CN_MAX(col_img, col_lab);
-        if (nf <= need) {
-            rc = cn_fail(CN_E_DATA, "%s:%d: %s: missing (the row has %d columns, the header %d)", f->path, ln[i],
-                         nf <= col_img ? "image" : "label", nf, n_head);
+        if ((rc = csv_utf8(&r, f->path))) break;
+        if (n_head < 0) { // the header
+            n_head = r.n_fields;
+            for (int j = 0; j < n_head; j++) {
+                if (!strcmp(r.fields[j], "image")) col_img = j;
+                if (!strcmp(r.fields[j], "label")) col_lab = j;
+            }
+            if (col_img < 0 || col_lab < 0)
+                rc = cn_fail(CN_E_DATA, "%s:%d: header: expected the columns 'image' and 'label' (e.g. \"image,label\")",
+                             f->path, r.line);
+            continue;
+        }
+        if (r.n_fields <= CN_MAX(col_img, col_lab)) {
+            rc = cn_fail(CN_E_DATA, "%s:%d: %s: missing (the row has %d columns, the header %d)", f->path, r.line,
+                         r.n_fields <= col_img ? "image" : "label", r.n_fields, n_head);
             break;
         }
-        if (!fields[col_img][0]) {
-            rc = cn_fail(CN_E_DATA, "%s:%d: image: empty", f->path, ln[i]);
+        if (!r.fields[col_img][0]) {
+            rc = cn_fail(CN_E_DATA, "%s:%d: image: empty", f->path, r.line);
             break;
         }
         int32_t label = 0;
-        if ((rc = parse_label(s, f->path, ln[i], fields[col_lab], &label))) break;
-        add_image(s, &cap, strdupCheck(fields[col_img]), label, ln[i]);
+        if ((rc = parse_label(s, f->path, r.line, r.fields[col_lab], &label))) break;
+        add_image(s, &cap, bench_resolve_image(s->image_root, NULL, r.fields[col_img]), label, r.line);
     }
-    free_strs(lines, n);
-    free(ln);
+    csv_free(&r);
+    free(text);
+    if (rc == CN_OK && n_head < 0) rc = cn_fail(CN_E_DATA, "%s: CSV: the file has no entries", f->path);
     if (rc == CN_OK && s->n_images == 0) rc = cn_fail(CN_E_DATA, "%s: no rows after the header", f->path);
-    if (rc == CN_OK) {
-        if (f->images_dir) s->image_root = strdupCheck(f->images_dir);
-        else {
-            const char *slash = strrchr(f->path, '/');
-            s->image_root = slash ? strndup(f->path, (size_t)(slash - f->path)) : strdupCheck(".");
-            if (!s->image_root) s->image_root = strdupCheck(".");
-        }
-    }
     return rc;
 }
 

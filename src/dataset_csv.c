@@ -52,6 +52,10 @@ int csv_next(CsvReader *r) {
     for (;;) {
         if (r->pos >= r->len) return 0;
         r->line = r->next_line;
+        if (r->comment && t[r->pos] == r->comment) { // a comment line: skipped to its end (quotes in it open nothing)
+            while (r->pos < r->len && t[r->pos] != '\n' && t[r->pos] != '\r') r->pos++;
+            if (r->pos >= r->len) return 0;
+        }
         if (!eat_newline(r)) break; // a blank line: skipped
     }
     r->n_fields = 0;

@@ -21,6 +21,7 @@
 #include "clipneg/common.h"
 #include "clipneg/encoder.h"
 #include "eval_internal.h"
+#include "h5_internal.h"
 
 typedef enum {
     CL_W,          // /classify/classifier [C, D] float32
@@ -65,6 +66,32 @@ static int cl_dims(const Eval *e, ClsDs id, hsize_t dims[2]) {
 }
 
 // ---- creation (rank 0, with the file) ---------------------------------------------------------------
+// The coordinates of the /classify and progress axes (h5schema.c documents the datasets and attaches
+// these at commit, so xarray opens /classify with named dims).
+static int create_coords(const Eval *e, H5Creating *c) {
+    const ClassifySet *s = e->cls;
+    const int lv = e->shape.compression;
+    int rc = h5_coord_copy(c->fid, "/classify/classnames", "/classify/class", lv);
+    if (!rc) rc = h5_coord_copy(c->fid, "/classify/templates", "/classify/template", lv);
+    if (!rc) rc = h5_coord_copy(c->fid, "/classify/negated_templates", "/classify/negated_template", lv);
+    hid_t g = rc ? -1 : H5Gopen2(c->fid, "/classify", H5P_DEFAULT);
+    if (!rc && g < 0) rc = cn_fail(CN_E_IO, "%s: cannot open /classify", c->tmp_path);
+    if (!rc) rc = h5_coord_range(g, "image", s->n_images, H5P_DEFAULT, 1, lv);
+    if (!rc) rc = h5_coord_range(g, "k", top_k(s), H5P_DEFAULT, 1, lv);
+    if (!rc) rc = h5_coord_range(g, "dim", e->shape.dim, H5P_DEFAULT, 1, lv);
+    if (g >= 0) H5Gclose(g);
+    if (rc) return rc;
+    hsize_t n_class_shards[2], n_image_shards[2];
+    cl_dims(e, CL_PROG_CLASS, n_class_shards);
+    cl_dims(e, CL_PROG_IMAGE, n_image_shards);
+    g = H5Gopen2(c->fid, "/progress", H5P_DEFAULT);
+    if (g < 0) return cn_fail(CN_E_IO, "%s: cannot open /progress", c->tmp_path);
+    rc = h5_coord_range(g, "class_shard", (int64_t)n_class_shards[0], H5P_DEFAULT, 1, lv);
+    if (!rc) rc = h5_coord_range(g, "classify_shard", (int64_t)n_image_shards[0], H5P_DEFAULT, 1, lv);
+    H5Gclose(g);
+    return rc;
+}
+
 int eval_classify_create(Eval *e, H5Creating *c) {
     const ClassifySet *s = e->cls;
     int rc = eval_h5_group(c, "/classify");
@@ -98,7 +125,7 @@ int eval_classify_create(Eval *e, H5Creating *c) {
     if (!rc) rc = h5_attr_write_int(g, "class_shard", class_shard(e));
     if (!rc) rc = h5_attr_write_int(g, "top_k", top_k(s));
     H5Gclose(g);
-    return rc;
+    return rc ? rc : create_coords(e, c);
 }
 
 // ---- handles ----------------------------------------------------------------------------------------

@@ -104,11 +104,13 @@ int eval_similarity(Eval *e);
 int eval_items_load(Eval *e); // the manifest + the induced dataset (into e->ds)
 int eval_items_create(Eval *e, H5Creating *c);
 int eval_items(Eval *e);
-// Row I/O and creation helpers of eval_items.c, shared with the other extra phases: collective
-// read/write of full rows [row0, row0 + nr) of an open dataset (nr = 0: join, select none);
-// creation (rank 0) of a contiguous dataset of kind k (-1: float64) with an optional fill and data;
-// a group.
+// HDF5 helpers of the extra phases (eval_h5.c): collective read/write of full rows [row0, row0 + nr)
+// of an open dataset (nr = 0: join, select none), then the check that the transfer was collective
+// (when the file asks for it); creation (rank 0) of a dataset of kind k (-1: float64) laid out by
+// h5_dcpl (chunked, deflated at [output] compression; contiguous when empty) with an optional fill
+// and data; a group.
 int eval_h5_rows(H5Out *o, hid_t d, const char *name, H5Kind k, int write, int64_t row0, int64_t nr, void *buf);
+int eval_h5_check_collective(H5Out *o, const char *name);
 int eval_h5_create(H5Creating *c, const char *name, int k, int rank, const hsize_t *dims, const void *fill,
                    const void *data);
 int eval_h5_group(H5Creating *c, const char *name);

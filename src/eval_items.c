@@ -57,87 +57,33 @@ static int item_dims(const Eval *e, ItemDs id, hsize_t dims[3]) {
 }
 
 // ---- creation (rank 0, serial, inside h5out_create_begin .. commit) -------------------------------
-#define H5OK(expr, what) \
-    do { \
-        if ((expr) < 0) { \
-            rc = cn_fail(CN_E_IO, "%s: cannot %s", c->tmp_path, what); \
-            goto done; \
-        } \
-    } while (0)
-
-// Create a chunked (optionally deflated), early-allocated dataset of type t (borrowed), with fill
-// value `fill` or none, and write `data` if given.
-static int create_write(H5Creating *c, const char *name, hid_t t, int rank, const hsize_t *dims, const void *fill,
-                        const void *data) {
-    int rc = CN_OK;
-    const int level = c->shape.compression;
-    hid_t sp = H5Screate_simple(rank, dims, NULL), d = -1;
-    hid_t dcpl = t < 0 ? -1 : h5_dcpl(rank, dims, H5Tis_variable_str(t) > 0 ? 16 : H5Tget_size(t), level, NULL);
-    char what[256];
-    snprintf(what, sizeof what, "create %s", name);
-    H5OK(t < 0 || sp < 0 || dcpl < 0 ? -1 : 0, what);
-    if (fill) {
-        H5OK(H5Pset_fill_time(dcpl, H5D_FILL_TIME_ALLOC), what);
-        H5OK(H5Pset_fill_value(dcpl, t, fill), what);
-    } else if (!data && !level) { // (filters need the chunks written: with compression the fill is)
-        H5OK(H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER), what); // embeddings: /progress says what is valid
-    }
-    H5OK(d = H5Dcreate2(c->fid, name, t, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT), what);
-    snprintf(what, sizeof what, "write %s", name);
-    if (data) H5OK(H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), what);
-done:
-    if (d >= 0) H5Dclose(d);
-    if (dcpl >= 0) H5Pclose(dcpl);
-    if (sp >= 0) H5Sclose(sp);
-    return rc;
-}
-
-// create_write with the type of a kind (H5K_F64 does not exist in h5out.h: -1 means float64).
-static int create_kind(H5Creating *c, const char *name, int k, int rank, const hsize_t *dims, const void *fill,
-                       const void *data) {
-    hid_t t = k < 0 ? H5Tcopy(H5T_IEEE_F64LE) : h5_type((H5Kind)k);
-    int rc = create_write(c, name, t, rank, dims, fill, data);
-    if (t >= 0) H5Tclose(t);
-    return rc;
-}
-
 static int attr_double(H5Creating *c, hid_t obj, const char *name, double v) {
-    int rc = CN_OK;
-    hid_t sp = H5Screate(H5S_SCALAR), a = -1;
-    H5OK(a = H5Acreate2(obj, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT), "write a float attribute");
-    H5OK(H5Awrite(a, H5T_NATIVE_DOUBLE, &v), "write a float attribute");
-done:
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = sp < 0 ? -1 : H5Acreate2(obj, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+    int rc = a < 0 || H5Awrite(a, H5T_NATIVE_DOUBLE, &v) < 0 ? cn_fail(CN_E_IO, "%s: cannot write the attribute %s", c->tmp_path, name)
+                                                               : CN_OK;
     if (a >= 0) H5Aclose(a);
-    H5Sclose(sp);
+    if (sp >= 0) H5Sclose(sp);
     return rc;
 }
 
 static int create_attrs(H5Creating *c, const Eval *e) {
     const ItemSet *s = e->items;
-    int rc = CN_OK;
-    hid_t g = -1;
-    H5OK(g = H5Gopen2(c->fid, "/items", H5P_DEFAULT), "open /items");
-    if ((rc = h5_attr_write_str(g, "kind_labels", "choice,region")) ||
-        (rc = h5_attr_write_str(g, "status_labels", "pending,ok,image failed,box outside the image")) ||
-        (rc = h5_attr_write_str(g, "manifest", s->manifest)) ||
-        (rc = h5_attr_write_int(g, "item_shard", e->shape.image_shard)) ||
-        (rc = h5_attr_write_int(g, "k_text", s->k_text)) || (rc = h5_attr_write_int(g, "k_image", s->k_image)) ||
-        (rc = h5_attr_write_int(g, "embeddings_in_file", e->shape.store_embeddings)) ||
-        (rc = h5_attr_write_str(g, "format", s->format ? s->format : "items")) ||
-        (rc = h5_attr_write_str(g, "tie_rule", s->tie_first_max ? "first_max" : "strict")) ||
-        (rc = h5_attr_write_int(g, "crop_pil_round", s->crop_pil_round)))
-        goto done;
-    rc = attr_double(c, g, "crop_expand", e->job.crop_expand);
-done:
-    if (g >= 0) H5Gclose(g);
-    return rc;
-}
-
-static int make_group(H5Creating *c, const char *name) {
-    hid_t g = H5Gcreate2(c->fid, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    if (g < 0) return cn_fail(CN_E_IO, "%s: cannot create group %s", c->tmp_path, name);
+    hid_t g = H5Gopen2(c->fid, "/items", H5P_DEFAULT);
+    if (g < 0) return cn_fail(CN_E_IO, "%s: cannot open /items", c->tmp_path);
+    int rc = h5_attr_write_str(g, "kind_labels", "choice,region");
+    if (!rc) rc = h5_attr_write_str(g, "status_labels", "pending,ok,image failed,box outside the image");
+    if (!rc) rc = h5_attr_write_str(g, "manifest", s->manifest);
+    if (!rc) rc = h5_attr_write_int(g, "item_shard", e->shape.image_shard);
+    if (!rc) rc = h5_attr_write_int(g, "k_text", s->k_text);
+    if (!rc) rc = h5_attr_write_int(g, "k_image", s->k_image);
+    if (!rc) rc = h5_attr_write_int(g, "embeddings_in_file", e->shape.store_embeddings);
+    if (!rc) rc = h5_attr_write_str(g, "format", s->format ? s->format : "items");
+    if (!rc) rc = h5_attr_write_str(g, "tie_rule", s->tie_first_max ? "first_max" : "strict");
+    if (!rc) rc = h5_attr_write_int(g, "crop_pil_round", s->crop_pil_round);
+    if (!rc) rc = attr_double(c, g, "crop_expand", e->job.crop_expand);
     H5Gclose(g);
-    return CN_OK;
+    return rc;
 }
 
 // The coordinates of the /items axes (h5schema.c documents them and attaches them at commit).
@@ -176,8 +122,8 @@ static int create_coords(const Eval *e, H5Creating *c) {
 int eval_items_create(Eval *e, H5Creating *c) {
     const ItemSet *s = e->items;
     const int64_t N = s->n_items, KT = s->k_text, KI = s->k_image;
-    int rc = make_group(c, "/items");
-    if (!rc && e->shape.store_embeddings) rc = make_group(c, "/items/embeddings");
+    int rc = eval_h5_group(c, "/items");
+    if (!rc && e->shape.store_embeddings) rc = eval_h5_group(c, "/items/embeddings");
     if (rc) return rc;
     int32_t *type = mallocCheck(sizeof(int32_t) * (size_t)N), *image = mallocCheck(sizeof(int32_t) * (size_t)N);
     int32_t *line = mallocCheck(sizeof(int32_t) * (size_t)N), *answer = mallocCheck(sizeof(int32_t) * (size_t)N);
@@ -200,16 +146,16 @@ int eval_items_create(Eval *e, H5Creating *c) {
     }
     hsize_t d1[1] = {(hsize_t)N}, d2[2] = {(hsize_t)N, (hsize_t)KT}, d3[3] = {(hsize_t)N, (hsize_t)KI, 4};
     hsize_t dt[1] = {(hsize_t)s->n_types}, dk[2] = {(hsize_t)N, (hsize_t)KI};
-    rc = create_kind(c, "/items/type_names", H5K_STR, 1, dt, NULL, s->types);
-    if (!rc) rc = create_kind(c, "/items/type", H5K_I32, 1, d1, NULL, type);
-    if (!rc) rc = create_kind(c, "/items/kind", H5K_I8, 1, d1, NULL, kind);
-    if (!rc) rc = create_kind(c, "/items/image_index", H5K_I32, 1, d1, NULL, image);
-    if (!rc) rc = create_kind(c, "/items/line", H5K_I32, 1, d1, NULL, line);
-    if (!rc) rc = create_kind(c, "/items/answer", H5K_I32, 1, d1, NULL, answer);
-    if (!rc) rc = create_kind(c, "/items/n_candidates", H5K_I32, 1, d1, NULL, ncand);
-    if (!rc) rc = create_kind(c, "/items/text", H5K_STR, 2, d2, NULL, texts);
-    if (!rc) rc = create_kind(c, "/items/box", -1, 3, d3, NULL, boxes); // as given: float64, NaN for choice items
-    if (!rc) rc = create_kind(c, "/items/ann_id", H5K_I64, 2, dk, NULL, ann);
+    rc = eval_h5_create(c, "/items/type_names", H5K_STR, 1, dt, NULL, s->types);
+    if (!rc) rc = eval_h5_create(c, "/items/type", H5K_I32, 1, d1, NULL, type);
+    if (!rc) rc = eval_h5_create(c, "/items/kind", H5K_I8, 1, d1, NULL, kind);
+    if (!rc) rc = eval_h5_create(c, "/items/image_index", H5K_I32, 1, d1, NULL, image);
+    if (!rc) rc = eval_h5_create(c, "/items/line", H5K_I32, 1, d1, NULL, line);
+    if (!rc) rc = eval_h5_create(c, "/items/answer", H5K_I32, 1, d1, NULL, answer);
+    if (!rc) rc = eval_h5_create(c, "/items/n_candidates", H5K_I32, 1, d1, NULL, ncand);
+    if (!rc) rc = eval_h5_create(c, "/items/text", H5K_STR, 2, d2, NULL, texts);
+    if (!rc) rc = eval_h5_create(c, "/items/box", -1, 3, d3, NULL, boxes); // as given: float64, NaN for choice items
+    if (!rc) rc = eval_h5_create(c, "/items/ann_id", H5K_I64, 2, dk, NULL, ann);
     // a candidate text longer than the context (77 tokens) is cut by the tokenizer, as open_clip
     // does: flagged per text (1), 0 when whole, -1 where an item has no text k
     int8_t *trunc = mallocCheck((size_t)(N * KT) + 1);
@@ -223,7 +169,7 @@ int eval_items_create(Eval *e, H5Creating *c) {
             trunc[i * KT + k] = (int8_t)(k < nt ? cut != 0 : -1);
         }
     }
-    if (!rc) rc = create_kind(c, "/items/truncated", H5K_I8, 2, d2, NULL, trunc);
+    if (!rc) rc = eval_h5_create(c, "/items/truncated", H5K_I8, 2, d2, NULL, trunc);
     free(trunc), free(ids);
     free(type), free(image), free(line), free(answer), free(ncand), free(kind), free(texts), free(boxes), free(ann);
     const int8_t st_fill = ITEM_PENDING;
@@ -239,62 +185,17 @@ int eval_items_create(Eval *e, H5Creating *c) {
                            : id == IT_CROP     ? (const void *)&minus1
                            : id == IT_PROGRESS ? (const void *)&zero8
                                                : NULL;
-        rc = create_kind(c, IT_PATHS[id], IT_KINDS[id], rank, dims, fill, NULL);
+        rc = eval_h5_create(c, IT_PATHS[id], IT_KINDS[id], rank, dims, fill, NULL);
     }
     if (!rc) rc = create_attrs(c, e);
     if (!rc) rc = create_coords(e, c);
     return rc;
 }
-#undef H5OK
 
 // ---- collective I/O on the open parallel file ------------------------------------------------------
 typedef struct {
     hid_t d[IT_DYN_COUNT]; // -1 when absent
 } ItemHandles;
-
-static int check_collective(H5Out *o, const char *name) {
-    if (!o->check_collective) return CN_OK;
-    H5D_mpio_actual_io_mode_t mode;
-    uint32_t local_cause = 0, global_cause = 0;
-    if (H5Pget_mpio_actual_io_mode(o->dxpl, &mode) < 0 ||
-        H5Pget_mpio_no_collective_cause(o->dxpl, &local_cause, &global_cause) < 0)
-        return cn_fail(CN_E_IO, "%s: %s: cannot query the I/O mode", o->path, name);
-    if (mode == H5D_MPIO_NO_COLLECTIVE || global_cause != H5D_MPIO_COLLECTIVE)
-        return cn_fail(CN_E_INTERNAL, "%s: transfer of %s was not collective (mode %d, cause 0x%x)", o->path, name,
-                       (int)mode, (unsigned)global_cause);
-    return CN_OK;
-}
-
-// Collective read/write of full rows [row0, row0 + nr) of a dataset (nr = 0: join, select none).
-static int rows_rw(H5Out *o, hid_t d, const char *name, H5Kind k, int write, int64_t row0, int64_t nr, void *buf) {
-    hid_t fs = H5Dget_space(d), ms = -1, t = h5_type(k);
-    hsize_t dims[3] = {0, 1, 1};
-    int rank = fs < 0 ? -1 : H5Sget_simple_extent_ndims(fs);
-    if (rank < 1 || rank > 3 || H5Sget_simple_extent_dims(fs, dims, NULL) < 0) {
-        if (fs >= 0) H5Sclose(fs);
-        H5Tclose(t);
-        return cn_fail(CN_E_IO, "%s: %s: cannot read its shape", o->path, name);
-    }
-    herr_t st;
-    if (nr > 0) {
-        hsize_t start[3] = {(hsize_t)row0, 0, 0}, count[3] = {(hsize_t)nr, dims[1], dims[2]};
-        st = H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL);
-        ms = H5Screate_simple(rank, count, NULL);
-    } else {
-        hsize_t one = 1;
-        st = H5Sselect_none(fs);
-        ms = H5Screate_simple(1, &one, NULL);
-        if (ms >= 0 && st >= 0) st = H5Sselect_none(ms);
-    }
-    if (st >= 0 && ms >= 0) st = write ? H5Dwrite(d, t, ms, fs, o->dxpl, buf) : H5Dread(d, t, ms, fs, o->dxpl, buf);
-    if (ms >= 0) H5Sclose(ms);
-    H5Sclose(fs);
-    H5Tclose(t);
-    if (st < 0 || ms < 0)
-        return cn_fail(CN_E_IO, "%s: cannot %s rows [%lld, %lld) of %s", o->path, write ? "write" : "read",
-                       (long long)row0, (long long)(row0 + nr), name);
-    return check_collective(o, name);
-}
 
 // Collective read of the whole-image embeddings of `rows` (ascending, distinct) into buf [n, D].
 static int read_image_rows(H5Out *o, const int64_t *rows, int n, int64_t D, float *buf) {
@@ -316,29 +217,12 @@ static int read_image_rows(H5Out *o, const int64_t *rows, int n, int64_t D, floa
     if (ms >= 0) H5Sclose(ms);
     if (fs >= 0) H5Sclose(fs);
     if (st < 0 || ms < 0) return cn_fail(CN_E_IO, "%s: cannot read %d rows of /embeddings/image", o->path, n);
-    return check_collective(o, "/embeddings/image");
+    return eval_h5_check_collective(o, "/embeddings/image");
 }
 
 static void close_handles(ItemHandles *h) {
     for (int id = 0; id < IT_DYN_COUNT; id++)
         if (h->d[id] >= 0) H5Dclose(h->d[id]);
-}
-
-int eval_h5_open_shape(Eval *e, const char *name, int rank, const hsize_t *want, const char *writer, hid_t *d) {
-    *d = H5Dopen2(e->out.fid, name, H5P_DEFAULT);
-    if (*d < 0)
-        return cn_fail(CN_E_RESUME, "%s: has no %s: it was not written by %s (use --fresh)", e->out_path, name, writer);
-    hsize_t have[3] = {0, 1, 1};
-    hid_t fs = H5Dget_space(*d);
-    int frank = H5Sget_simple_extent_ndims(fs);
-    H5Sget_simple_extent_dims(fs, have, NULL);
-    H5Sclose(fs);
-    int same = frank == rank;
-    for (int j = 0; j < rank && same; j++) same = have[j] == want[j];
-    if (!same)
-        return cn_fail(CN_E_RESUME, "%s: %s has another shape than this run's (not written by %s? use --fresh)", e->out_path,
-                       name, writer);
-    return CN_OK;
 }
 
 // Open /items on every rank; the file must have this run's shapes (else it belongs to another manifest).
@@ -579,7 +463,7 @@ int eval_items(Eval *e) {
     int rc = eval_agree(open_handles(e, &h));
     uint8_t *done = callocCheck((size_t)plan.n_shards + 1, 1);
     // resume: the flags of earlier runs, read by every rank (a few bytes)
-    if (rc == CN_OK) rc = eval_agree(rows_rw(o, h.d[IT_PROGRESS], IT_PATHS[IT_PROGRESS], H5K_U8, 0, 0, plan.n_shards, done));
+    if (rc == CN_OK) rc = eval_agree(eval_h5_rows(o, h.d[IT_PROGRESS], IT_PATHS[IT_PROGRESS], H5K_U8, 0, 0, plan.n_shards, done));
     ItemShard sh;
     shard_alloc(&sh, e, plan.shard_size);
     if (rc == CN_OK) progress_begin(&e->prog, "items", plan.n_items, plan_rows_done(&plan, done));
@@ -594,18 +478,18 @@ int eval_items(Eval *e) {
         collect_image_rows(s, &sh);
         if ((rc = eval_agree(read_image_rows(o, sh.img_rows, sh.n_img_rows, e->shape.dim, sh.img_emb)))) break;
         if ((rc = eval_agree(sh.n > 0 ? item_shard_compute(e, &sh) : CN_OK))) break;
-        int w = rows_rw(o, h.d[IT_STATUS], IT_PATHS[IT_STATUS], H5K_I8, 1, sh.i0, sh.n, sh.status);
-        w = eval_keep_first(w, rows_rw(o, h.d[IT_SIM], IT_PATHS[IT_SIM], H5K_F32, 1, sh.i0, sh.n, sh.sim));
-        w = eval_keep_first(w, rows_rw(o, h.d[IT_CROP], IT_PATHS[IT_CROP], H5K_I32, 1, sh.i0, sh.n, sh.crop));
+        int w = eval_h5_rows(o, h.d[IT_STATUS], IT_PATHS[IT_STATUS], H5K_I8, 1, sh.i0, sh.n, sh.status);
+        w = eval_keep_first(w, eval_h5_rows(o, h.d[IT_SIM], IT_PATHS[IT_SIM], H5K_F32, 1, sh.i0, sh.n, sh.sim));
+        w = eval_keep_first(w, eval_h5_rows(o, h.d[IT_CROP], IT_PATHS[IT_CROP], H5K_I32, 1, sh.i0, sh.n, sh.crop));
         if (h.d[IT_EMB_TEXT] >= 0)
-            w = eval_keep_first(w, rows_rw(o, h.d[IT_EMB_TEXT], IT_PATHS[IT_EMB_TEXT], H5K_F32, 1, sh.i0 * KT, sh.n * KT, sh.temb));
+            w = eval_keep_first(w, eval_h5_rows(o, h.d[IT_EMB_TEXT], IT_PATHS[IT_EMB_TEXT], H5K_F32, 1, sh.i0 * KT, sh.n * KT, sh.temb));
         if (h.d[IT_EMB_IMAGE] >= 0)
-            w = eval_keep_first(w, rows_rw(o, h.d[IT_EMB_IMAGE], IT_PATHS[IT_EMB_IMAGE], H5K_F32, 1, sh.i0 * KI, sh.n * KI, sh.iemb));
+            w = eval_keep_first(w, eval_h5_rows(o, h.d[IT_EMB_IMAGE], IT_PATHS[IT_EMB_IMAGE], H5K_F32, 1, sh.i0 * KI, sh.n * KI, sh.iemb));
         w = eval_keep_first(w, h5out_flush(o)); // the data reaches the file before the flags
         if ((rc = eval_agree(w))) break;
         eval_round_mid(e);
         uint8_t one = 1;
-        if ((rc = eval_agree(rows_rw(o, h.d[IT_PROGRESS], IT_PATHS[IT_PROGRESS], H5K_U8, 1, sidx, sidx >= 0, &one)))) break;
+        if ((rc = eval_agree(eval_h5_rows(o, h.d[IT_PROGRESS], IT_PATHS[IT_PROGRESS], H5K_U8, 1, sidx, sidx >= 0, &one)))) break;
         for (int k = 0; k < e->nranks; k++) {
             int64_t sk = plan_shard(&plan, r, k);
             if (sk >= 0) done[sk] = 1;
@@ -637,15 +521,3 @@ int eval_items_load(Eval *e) {
     }
     return rc;
 }
-
-// ---- shared with the other extra phases (eval.h; eval_classify.c) ------------------------------------
-int eval_h5_rows(H5Out *o, hid_t d, const char *name, H5Kind k, int write, int64_t row0, int64_t nr, void *buf) {
-    return rows_rw(o, d, name, k, write, row0, nr, buf);
-}
-
-int eval_h5_create(H5Creating *c, const char *name, int k, int rank, const hsize_t *dims, const void *fill,
-                   const void *data) {
-    return create_kind(c, name, k, rank, dims, fill, data);
-}
-
-int eval_h5_group(H5Creating *c, const char *name) { return make_group(c, name); }

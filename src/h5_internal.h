@@ -51,6 +51,8 @@ typedef enum {
     H5DOC_STATS,     // /stats/variants, /stats/contrast, /stats/retrieval
     H5DOC_STATS_ITEMS, // /stats/items
     H5DOC_TSNE,      // /tsne
+    H5DOC_CLASSIFY,  // /classify (classification jobs; the progress flags are in H5DOC_EVAL's /progress)
+    H5DOC_STATS_CLASSIFY, // /stats/classify
 } H5DocSet;
 
 // For every dataset of the table that exists: description and units attributes, and its axes

@@ -344,6 +344,7 @@ int h5out_create_commit(H5Creating *c) {
     int rc = create_coords(c);
     if (!rc) rc = h5_document(c->fid, H5DOC_EVAL, c->path);
     if (!rc) rc = h5_document(c->fid, H5DOC_ITEMS, c->path);
+    if (!rc) rc = h5_document(c->fid, H5DOC_CLASSIFY, c->path);
     if (rc) return rc;
     int two = c->emb_fid != c->fid;
     if (two && c->emb_fid >= 0) H5TRY(H5Fclose(c->emb_fid), "cannot close %s", c->emb_tmp_path);

@@ -76,6 +76,32 @@ static const H5Doc PROGRESS[] = {
     {"image_shards", "image_shard", "flag", "1 when the shard's images are encoded and written"},
     {"sim_shards", "image_shard", "flag", "1 when the similarities of the shard's images are written"},
     {"item_shards", "item_shard", "flag", "1 when the shard's items are scored and written"},
+    {"class_shard", "class_shard", "index", "global class shard s: classes [s*class_shard, (s+1)*class_shard) (attribute of /classify)"},
+    {"classify_shard", "classify_shard", "index", "global image shard s of the classify phase: image rows [s*image_shard, (s+1)*image_shard)"},
+    {"class_shards", "class_shard", "flag", "1 when the shard's class vectors are written"},
+    {"classify_shards", "classify_shard", "flag", "1 when the shard's images are classified and written"},
+};
+static const H5Doc CLASSIFY[] = {
+    {"class", "class", "utf-8 text", "class name: coordinate of the class axis (the same values as classnames)"},
+    {"template", "template", "utf-8 text", "prompt template: coordinate of the template axis (the same values as templates)"},
+    {"negated_template", "negated_template", "utf-8 text",
+     "negated prompt template: coordinate of the negated_template axis (the same values as negated_templates)"},
+    {"image", "image", "index", "row in /images (the classified image)"},
+    {"k", "k", "index", "rank of a prediction: 0 the best class"},
+    {"dim", "dim", "index", "embedding component"},
+    {"classnames", "class", "utf-8 text", "class names, in class-index order"},
+    {"templates", "template", "utf-8 text", "prompt templates ({c} = the class name)"},
+    {"negated_templates", "negated_template", "utf-8 text", "negated prompt templates (the negation probe)"},
+    {"label", "image", "index", "true class of the image (row in classnames)"},
+    {"classifier", "class,dim", "1", "class vectors: mean of the L2-normalised prompt embeddings, L2-normalised"},
+    {"classifier_negated", "class,dim", "1", "class vectors built the same way from the negated templates"},
+    {"status", "image", "code", "0 pending, 1 ok, 2 image failed"},
+    {"topk", "image,k", "index", "classes with the highest cosines, best first; ties: lower class first (-1: none)"},
+    {"topk_sim", "image,k", "1", "cosines of the topk classes (NaN: none)"},
+    {"label_sim", "image", "1", "cosine with the true class's vector"},
+    {"n_max", "image", "count", "classes sharing the top cosine (1 = no tie; -1 pending or failed)"},
+    {"negated_top1", "image", "index", "first maximum of the cosines with classifier_negated (-1: none)"},
+    {"negated_label_sim", "image", "1", "cosine with the true class's negated-template vector"},
 };
 static const H5Doc ITEMS[] = {
     {"item", "item", "index", "item index (manifest order)"},
@@ -93,6 +119,7 @@ static const H5Doc ITEMS[] = {
     {"answer", "item", "index", "position of the correct candidate"},
     {"n_candidates", "item", "count", "candidates of the item"},
     {"text", "item,text_candidate", "utf-8 text", "candidate texts (choice) or the text in column 0 (region)"},
+    {"truncated", "item,text_candidate", "flag", "1: the candidate text was cut at the 77-token context, 0 whole, -1 none"},
     {"box", "item,image_candidate,box_field", "pixel", "region boxes as given (NaN padding)"},
     {"ann_id", "item,image_candidate", "id", "COCO annotation id of a box (-1: explicit box or padding)"},
     {"crop", "item,image_candidate,crop_field", "pixel", "crop window actually used (-1: none)"},
@@ -159,6 +186,19 @@ static const H5Doc STATS_ITEMS[] = {
     {"chance", "item_type", "1", "mean of 1 / n_candidates (what guessing scores)"},
     {"pair_accuracy", "item_type", "1", "pair_correct / pair_n"},
 };
+static const H5Doc STATS_CLASSIFY[] = {
+    {"n", "", "count", "images"},
+    {"n_valid", "", "count", "images with status ok"},
+    {"n_classes", "", "count", "classes"},
+    {"top1", "", "count", "valid images whose first maximum is the true class"},
+    {"top5", "", "count", "valid images whose true class is among the topk"},
+    {"ties", "", "count", "valid images whose top cosine is shared by several classes"},
+    {"negated_top1", "", "count", "valid images whose negated classifier's first maximum is the true class"},
+    {"accuracy_top1", "", "1", "top1 / n_valid"},
+    {"accuracy_top5", "", "1", "top5 / n_valid"},
+    {"accuracy_negated_top1", "", "1", "negated_top1 / n_valid"},
+    {"chance", "", "1", "1 / n_classes"},
+};
 static const H5Doc TSNE[] = {
     {"point", "point", "index", "sampled point"},
     {"component", "component", "index", "principal component"},
@@ -187,6 +227,8 @@ static const H5DocGroup SET_STATS[] = {GROUP("/stats/variants", STATS_VARIANTS),
                                        GROUP("/stats/retrieval", STATS_RETRIEVAL)};
 static const H5DocGroup SET_STATS_ITEMS[] = {GROUP("/stats/items", STATS_ITEMS)};
 static const H5DocGroup SET_TSNE[] = {GROUP("/tsne", TSNE)};
+static const H5DocGroup SET_CLASSIFY[] = {GROUP("/classify", CLASSIFY)};
+static const H5DocGroup SET_STATS_CLASSIFY[] = {GROUP("/stats/classify", STATS_CLASSIFY)};
 
 // ---- layout ----------------------------------------------------------------------------------------
 int h5_compression_check(int level) {
@@ -445,6 +487,8 @@ int h5_document(hid_t fid, H5DocSet set, const char *file) {
     case H5DOC_STATS: groups = SET_STATS, n = sizeof SET_STATS / sizeof SET_STATS[0]; break;
     case H5DOC_STATS_ITEMS: groups = SET_STATS_ITEMS, n = 1; break;
     case H5DOC_TSNE: groups = SET_TSNE, n = 1; break;
+    case H5DOC_CLASSIFY: groups = SET_CLASSIFY, n = 1; break;
+    case H5DOC_STATS_CLASSIFY: groups = SET_STATS_CLASSIFY, n = 1; break;
     }
     int rc = CN_OK;
     for (size_t i = 0; i < n && rc == CN_OK; i++) rc = document_group(fid, &groups[i], file);

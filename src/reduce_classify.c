@@ -13,6 +13,7 @@
 #include "clipneg/classify.h"
 #include "clipneg/common.h"
 #include "clipneg/reduce.h"
+#include "h5_internal.h"
 
 int reduce_classify_compute(const char *path, ClassifyStats *st, int *present) {
     memset(st, 0, sizeof *st);
@@ -78,19 +79,20 @@ static int write_h5(const char *path, const ClassifyStats *st) {
         rc = cn_fail(CN_E_IO, "%s: cannot create /stats/classify", path);
         goto done;
     }
-    const int64_t one = 1;
+    // scalars (rank 0), like /stats/retrieval's i2t_*: xarray shows them without a dimension
     const struct { const char *name; const int64_t *x; } ci[] = {
         {"n", &st->n}, {"n_valid", &st->n_valid}, {"n_classes", &st->n_classes}, {"top1", &st->top1},
         {"top5", &st->top5}, {"ties", &st->ties}, {"negated_top1", &st->negated_top1}};
     for (size_t i = 0; i < sizeof ci / sizeof ci[0] && rc == CN_OK; i++)
-        rc = rio_write(g, ci[i].name, H5T_NATIVE_INT64, H5T_STD_I64LE, 1, &one, ci[i].x);
+        rc = rio_write(g, ci[i].name, H5T_NATIVE_INT64, H5T_STD_I64LE, 0, NULL, ci[i].x);
     const struct { const char *name; const double *x; } cd[] = {{"accuracy_top1", &st->acc_top1},
                                                                  {"accuracy_top5", &st->acc_top5},
                                                                  {"accuracy_negated_top1", &st->acc_negated_top1},
                                                                  {"chance", &st->chance}};
     for (size_t i = 0; i < sizeof cd / sizeof cd[0] && rc == CN_OK; i++)
-        rc = rio_write(g, cd[i].name, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 1, &one, cd[i].x);
+        rc = rio_write(g, cd[i].name, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 0, NULL, cd[i].x);
     if (rc == CN_OK) rc = rio_write_attr_string(g, "tie_rule", "first maximum (lower class index); ties = images whose top cosine is shared");
+    if (rc == CN_OK) rc = h5_document(f, H5DOC_STATS_CLASSIFY, path); // description and units of every dataset
 done:
     if (g >= 0) H5Gclose(g);
     if (H5Fclose(f) < 0 && rc == CN_OK) rc = cn_fail(CN_E_IO, "%s: closing after writing /stats/classify failed", path);

@@ -94,6 +94,34 @@ static void test_csv(void) {
     classify_free(&s);
     f.max_images = 0;
 
+    // records as pandas reads them: a quoted field spans lines; '#' lines are skipped whole (a quote
+    // in one opens nothing); a path that is not under the image folder as written is found by its
+    // file name alone (the benchmark readers' rule, bench_resolve_image)
+    char *imgs = path_of("imgs");
+    mkdir(imgs, 0755);
+    put("imgs/e.jpg", "x");
+    put("imgs/f g.jpg", "x");
+    put("ok2.csv", "# a comment with a \"quote\nimage,label\n\"data/x/e.jpg\",1\n# \"\n\"f g.jpg\",\"d\nog\"\n\"mis\nsing.jpg\",0\n");
+    char *csv2 = path_of("ok2.csv");
+    ClassifyFiles f2 = {.path = csv2, .images_dir = imgs, .classnames = classes, .templates = tmpl};
+    put("classes.txt", "cat\ndog\nd\n");
+    CHECK_INT(classify_load(&s, &f2), CN_E_DATA); // "d\nog" is no class name
+    CHECK(strstr(cn_last_error(), "ok2.csv:5: label: 'd\nog' is neither") != NULL);
+    put("ok2.csv", "# a comment with a \"quote\nimage,label\n\"data/x/e.jpg\",1\n# \"\n\"f g.jpg\",\"d\"\n\"mis\nsing.jpg\",0\n");
+    CHECK_INT(classify_load(&s, &f2), CN_OK);
+    CHECK_INT(s.n_images, 3);
+    CHECK_STR(s.images[0], "e.jpg"); // data/x/e.jpg is not under imgs: its file name is
+    CHECK_STR(s.images[1], "f g.jpg");
+    CHECK_STR(s.images[2], "mis\nsing.jpg"); // missing: kept as written (the image phase records it)
+    CHECK_INT(s.lines[0], 3);
+    CHECK_INT(s.lines[1], 5);
+    CHECK_INT(s.lines[2], 6);
+    CHECK_INT(s.labels[1], 2);
+    CHECK_STR(s.image_root, imgs);
+    classify_free(&s);
+    put("classes.txt", "# comment\ncat\n\ndog\r\nbig, \"red\" bus\n");
+    free(csv2), free(imgs);
+
     struct { const char *text, *msg; } bad[] = {
         {"image,label\na.jpg\n", "bad.csv:2: label: missing (the row has 1 columns, the header 2)"},
         {"image,label\na.jpg,3\n", "bad.csv:2: label: 3 is out of range (3 classes, 0..2)"},

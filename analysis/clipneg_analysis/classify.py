@@ -34,7 +34,7 @@ def stats(path):
     with h5py.File(path, "r") as f:
         if "stats" in f and "classify" in f["stats"]:
             g = f["stats/classify"]
-            return {k: g[k][()][0].item() for k in FIELDS}
+            return {k: np.asarray(g[k][()]).reshape(-1)[0].item() for k in FIELDS}  # scalars ([1] before 2026-12)
         g = f["classify"]
         return compute(g["label"][()], g["status"][()], g["topk"][()], g["n_max"][()], g["negated_top1"][()],
                        len(g["classnames"]))

@@ -4,6 +4,7 @@ mpirun (or alone), read a whole output file with h5py, compare two files dataset
 Everything is read with h5py/numpy — never with clipneg — so the tests check the file a user gets.
 """
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -185,3 +186,64 @@ def reference_run(tmp_path_factory, np_):
     p = run_eval(np_, DEMO, SMALL, env_for(out))
     assert p.returncode == 0, p.stderr[-3000:]
     return str(out / "demo.h5")
+
+
+# ---- self-describing files (docs/hdf5-schema.md): xarray's view and h5dump's -----------------------------
+def xr_open(path, group):
+    """A group as xarray's h5netcdf engine opens it (an independent reader: named dims come from
+    HDF5 dimension scales). Skips when xarray/h5netcdf are missing."""
+    xr = pytest.importorskip("xarray", reason="xarray is not installed (scripts/install-deps.sh: python3-xarray)")
+    pytest.importorskip("h5netcdf", reason="h5netcdf is not installed (scripts/install-deps.sh: python3-h5netcdf)")
+    return xr.open_dataset(path, group=group, engine="h5netcdf")
+
+
+def h5_strings(f, name):
+    return list(f[name].asstr()[()])
+
+
+def h5dump_datasets(path):
+    """{dataset path: attribute names} parsed from `h5dump -A` by indentation (3 spaces a level; the
+    attributes' own text may hold braces). A dataset reached again through another hard link is
+    printed as HARDLINK "<first path>": it gets that object's attributes."""
+    if not shutil.which("h5dump"):
+        pytest.skip("h5dump is not installed (hdf5-tools)")
+    text = subprocess.run(["h5dump", "-A", path], capture_output=True, text=True, check=True).stdout
+    out, links, level, last = {}, {}, {}, None
+    for line in text.splitlines():
+        m = re.match(r'^( *)(GROUP|DATASET|ATTRIBUTE) "([^"]*)" \{', line)
+        if not m:
+            h = re.match(r'^ *HARDLINK "([^"]*)"', line)
+            if h and last:
+                links[last] = h.group(1)
+            continue
+        indent, kind, name = len(m.group(1)), m.group(2), m.group(3)
+        owner = level.get(indent - 3)
+        if kind == "ATTRIBUTE":
+            if owner and owner[0] == "DATASET":
+                out[owner[1]].add(name)
+            continue
+        full = "/" if name == "/" else owner[1].rstrip("/") + "/" + name
+        level[indent] = (kind, full)
+        last = full if kind == "DATASET" else None
+        if kind == "DATASET":
+            out[full] = set()
+    for alias, target in links.items():
+        out[alias] = out[target]
+    return out
+
+
+def assert_every_dataset_described(path):
+    """Every dataset (h5py's walk) has a non-empty `description` and a `units` attribute, and h5dump
+    -A lists it with both. Returns the dataset paths."""
+    dumped = h5dump_datasets(path)
+    with h5py.File(path, "r") as f:
+        datasets = []
+        f.visititems(lambda n, o: datasets.append("/" + n) if isinstance(o, h5py.Dataset) else None)
+        for name in datasets:
+            d = f[name]
+            assert str(d.attrs.get("description", "")).strip(), f"{name}: no description"
+            assert "units" in d.attrs, f"{name}: no units"
+    for name in datasets:  # every dataset, as h5dump shows it
+        assert name in dumped, f"h5dump does not list {name}"
+        assert {"description", "units"} <= dumped[name], f"h5dump -A: {name} has {sorted(dumped[name])}"
+    return datasets

@@ -11,7 +11,11 @@ against open_clip's own zero-shot code path:
   * /stats/classify (top-1, top-5, ties, negation probe) = numpy's count of the reference;
   * ImageFolder and CSV give the same results; 1 rank and 3 ranks write identical files; a run
     killed in the classify phase, and one stopped by SIGTERM (exit 75), resume to the same file;
-  * bad files stop before any work (exit 5) with FILE:LINE and the field.
+    `clipneg info` counts the classes/classify shards done;
+  * bad files stop before any work (exit 5) with FILE:LINE and the field;
+  * the file is self-describing (docs/hdf5-schema.md): xarray (h5netcdf) opens /classify with named
+    dims, every dataset has a description and units, `[output] compression` deflates /classify
+    without changing one value.
 """
 import json
 import os
@@ -22,8 +26,8 @@ import h5py
 import numpy as np
 import pytest
 
-from eval_common import BIN, BPE, COCO, REPO, TINY_MODEL, assert_same_results, env_for, require_binaries, run_eval, \
-    tiny_open_clip
+from eval_common import BIN, BPE, COCO, REPO, TINY_MODEL, assert_every_dataset_described, assert_same_datasets, \
+    assert_same_results, env_for, h5_strings, info, require_binaries, run_eval, tiny_open_clip, xr_open
 
 sys.path.insert(0, os.path.join(REPO, "tests", "reference"))
 from make_zeroshot_data import coco_groups  # noqa: E402
@@ -94,7 +98,7 @@ def classify_of(path):
         d["progress"] = (f["progress/class_shards"][()], f["progress/classify_shards"][()])
         d["complete"] = int(f.attrs.get("complete", 0))
         if "stats" in f and "classify" in f["stats"]:
-            d["stats"] = {k: f["stats/classify"][k][()][0] for k in f["stats/classify"]}
+            d["stats"] = {k: f["stats/classify"][k][()] for k in f["stats/classify"]}
     return d
 
 
@@ -206,6 +210,46 @@ def test_stats_match_numpy(run, reference):
     print(f"top-1 {top1}/{n}, top-5 {top5}/{n}, negated top-1 {neg}/{n}, ties {ties}")
 
 
+def test_self_describing(run, tmp_path):
+    path = run["out"]
+    with h5py.File(path, "r") as f:
+        N, K = f["classify/topk"].shape
+        C, D = f["classify/classifier"].shape
+        templates, negated = h5_strings(f, "classify/templates"), h5_strings(f, "classify/negated_templates")
+        topk, n_class_shards = f["classify/topk"][()], len(f["progress/class_shards"])
+        assert f["classify/topk"].chunks is not None and f["classify/classifier"].chunks is not None
+    c = xr_open(path, "classify")
+    assert c["topk"].dims == ("image", "k") and c["topk_sim"].dims == ("image", "k")
+    assert c["classifier"].dims == ("class", "dim") and c["classifier_negated"].dims == ("class", "dim")
+    for name in ("label", "status", "label_sim", "n_max", "negated_top1", "negated_label_sim"):
+        assert c[name].dims == ("image",), name
+    assert c["classnames"].dims == ("class",) and list(c["class"].values) == run["classes"]
+    assert list(c["template"].values) == templates and list(c["negated_template"].values) == negated
+    assert c["templates"].dims == ("template",) and c["negated_templates"].dims == ("negated_template",)
+    assert (c["image"].values == np.arange(N)).all() and (c["k"].values == np.arange(K)).all()
+    assert (c["dim"].values == np.arange(D)).all() and len(run["classes"]) == C
+    assert np.array_equal(c["topk"].values, topk)
+    # label-based selection: the best class of image 3 by its name
+    assert c["topk"].sel(image=3, k=0).item() == topk[3, 0]
+    p = xr_open(path, "progress")
+    assert p["class_shards"].dims == ("class_shard",) and p.sizes["class_shard"] == n_class_shards
+    assert p["classify_shards"].dims == ("classify_shard",) and p.sizes["classify_shard"] == -(-N // 5)
+    s = xr_open(path, "stats/classify")
+    assert s["accuracy_top1"].dims == () and s["top1"].dims == ()
+    datasets = assert_every_dataset_described(path)
+    assert {"/classify/topk", "/stats/classify/accuracy_top1", "/progress/class_shards"} <= set(datasets)
+
+    # compression: the same values, deflated chunks
+    job = write_job(str(tmp_path), "z", os.path.join(run["dir"], "folder"))
+    p = run_eval(1, job, ["--set", "output.compression=6"], env_for(str(tmp_path)))
+    assert p.returncode == 0, p.stderr[-3000:]
+    z = os.path.join(str(tmp_path), "z.h5")
+    assert_same_datasets(path, z, skip=("stats",))
+    with h5py.File(z, "r") as f:
+        for name in ("classify/topk", "classify/classifier", "classify/label_sim", "progress/classify_shards"):
+            assert f[name].compression == "gzip" and f[name].compression_opts == 6, name
+
+
 def test_ties_go_to_the_lower_class_index(run, tmp_path):
     """A class listed twice gets the same class vector twice: every image it wins ties at the top, and
     the prediction is the lower index, its twin second (open_clip's argmax: the first maximum)."""
@@ -256,6 +300,8 @@ def test_ranks_and_resume_give_identical_files(run, tmp_path):
     assert run_eval(1, job, [], env_for(tmp_path / "one")).returncode == 0
     assert run_eval(3, job, [], env_for(tmp_path / "three")).returncode == 0
     assert_same_results(out["one"], out["three"])
+    i = info(out["one"])
+    assert i.returncode == 0 and "shards done: classes 6/6, classify 9/9; 43 ok, 0 image failed, 0 pending" in i.stdout, i.stdout
     # 2 ranks: texts 1 round (301 texts, shards of 200), images 5 (9 shards of 5), similarity 5,
     # classes 3 (6 shards of one class: 200 // (80 + 24) = 1), classify 5. Killed after 16 rounds:
     # in the third classify round, after its data, before its flags.
@@ -263,6 +309,8 @@ def test_ranks_and_resume_give_identical_files(run, tmp_path):
     assert p.returncode != 0
     k = classify_of(out["killed"])
     assert k["complete"] != 1 and list(k["progress"][1]) == [1, 1, 1, 1, 0, 0, 0, 0, 0]
+    i = info(out["killed"])  # `clipneg info` reads the same flags
+    assert i.returncode == 1 and "classification: 43 images, 6 classes; shards done: classes 6/6, classify 4/9;" in i.stdout, i.stdout
     p = run_eval(2, job, [], env_for(tmp_path / "killed"))
     assert p.returncode == 0, p.stderr
     assert "20/43" in p.stderr, p.stderr

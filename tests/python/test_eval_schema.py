@@ -6,11 +6,11 @@ not one value: a deflated file reads identically (h5py, every dataset) to the un
 for 1 and 3 ranks, and after a SIGKILL + resume. `clipneg_analysis.load` is checked against h5py.
 
 Files: the small demo job (eval_common.SMALL) with /similarity/full, /embeddings, then `clipneg
-reduce` (/stats) and `clipneg export-tsne` (/tsne); the region item job (/items, /stats/items).
+reduce` (/stats) and `clipneg export-tsne` (/tsne); the region item job (/items, /stats/items); the
+NegBench MCQ job (jobs/negbench-mcq.ini: /items from a benchmark reader). Classification files are
+checked the same way in test_classify.py.
 """
 import os
-import re
-import shutil
 import subprocess
 import sys
 
@@ -18,10 +18,11 @@ import h5py
 import numpy as np
 import pytest
 
-from eval_common import (BIN, DEMO, MPIEXEC, REPO, SMALL, assert_same_datasets, assert_same_results, env_for,
-                         require_binaries, run_eval)
+from eval_common import (BIN, DEMO, MPIEXEC, REPO, SMALL, assert_every_dataset_described, assert_same_datasets,
+                         assert_same_results, env_for, h5_strings as strings, require_binaries, run_eval,
+                         xr_open as opened)
 
-xr = pytest.importorskip("xarray", reason="xarray is not installed (scripts/install-deps.sh: python3-xarray)")
+pytest.importorskip("xarray", reason="xarray is not installed (scripts/install-deps.sh: python3-xarray)")
 pytest.importorskip("h5netcdf", reason="h5netcdf is not installed (scripts/install-deps.sh: python3-h5netcdf)")
 pytest.importorskip("pandas", reason="pandas is not installed (scripts/install-deps.sh: python3-pandas)")
 sys.path.insert(0, os.path.join(REPO, "analysis"))
@@ -54,15 +55,13 @@ def files(tmp_path_factory):
     assert p.returncode == 0, p.stderr[-3000:]
     out["items"] = str(d / "region-demo.h5")
     run_tool(env, "reduce", out["items"])
+    d = tmp_path_factory.mktemp("negbench")  # a benchmark reader's /items (format, tie rule attributes)
+    env = env_for(d)
+    p = run_eval(2, os.path.join(REPO, "jobs", "negbench-mcq.ini"), ["--set", "run.backend=cpu"], env)
+    assert p.returncode == 0, p.stderr[-3000:]
+    out["negbench"] = str(d / "negbench-mcq.h5")
+    run_tool(env, "reduce", out["negbench"])
     return out
-
-
-def opened(path, group):
-    return xr.open_dataset(path, group=group, engine="h5netcdf")
-
-
-def strings(f, name):
-    return list(f[name].asstr()[()])
 
 
 def test_format_version_2(files):
@@ -145,52 +144,10 @@ def test_xarray_items(files):
     assert opened(path, "progress")["item_shards"].dims == ("item_shard",)
 
 
-def h5dump_datasets(path):
-    """{dataset path: attribute names} parsed from `h5dump -A` by indentation (3 spaces a level; the
-    attributes' own text may hold braces). A dataset reached again through another hard link is
-    printed as HARDLINK "<first path>": it gets that object's attributes."""
-    if not shutil.which("h5dump"):
-        pytest.skip("h5dump is not installed (hdf5-tools)")
-    text = subprocess.run(["h5dump", "-A", path], capture_output=True, text=True, check=True).stdout
-    out, links, level, last = {}, {}, {}, None
-    for line in text.splitlines():
-        m = re.match(r'^( *)(GROUP|DATASET|ATTRIBUTE) "([^"]*)" \{', line)
-        if not m:
-            h = re.match(r'^ *HARDLINK "([^"]*)"', line)
-            if h and last:
-                links[last] = h.group(1)
-            continue
-        indent, kind, name = len(m.group(1)), m.group(2), m.group(3)
-        owner = level.get(indent - 3)
-        if kind == "ATTRIBUTE":
-            if owner and owner[0] == "DATASET":
-                out[owner[1]].add(name)
-            continue
-        full = "/" if name == "/" else owner[1].rstrip("/") + "/" + name
-        level[indent] = (kind, full)
-        last = full if kind == "DATASET" else None
-        if kind == "DATASET":
-            out[full] = set()
-    for alias, target in links.items():
-        out[alias] = out[target]
-    return out
-
-
-@pytest.mark.parametrize("key", ["plain", "items"])
+@pytest.mark.parametrize("key", ["plain", "items", "negbench"])
 def test_every_dataset_described(files, key):
-    path = files[key]
-    dumped = h5dump_datasets(path)
-    with h5py.File(path, "r") as f:
-        datasets = []
-        f.visititems(lambda n, o: datasets.append("/" + n) if isinstance(o, h5py.Dataset) else None)
-        for name in datasets:
-            d = f[name]
-            assert str(d.attrs.get("description", "")).strip(), f"{name}: no description"
-            assert "units" in d.attrs, f"{name}: no units"
+    datasets = assert_every_dataset_described(files[key])
     assert len(datasets) >= (60 if key == "plain" else 50)
-    for name in datasets:  # every dataset, as h5dump shows it
-        assert name in dumped, f"h5dump does not list {name}"
-        assert {"description", "units"} <= dumped[name], f"h5dump -A: {name} has {sorted(dumped[name])}"
 
 
 def test_compressed_reads_identically(files):

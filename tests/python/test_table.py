@@ -81,10 +81,10 @@ def test_numbers_equal_the_files_stats(files):
         r = rows[m + " †"]
         with h5py.File(files[(m, "classification")], "r") as f:
             s = f["stats/classify"]
-            assert float(r["classification: top-1"]) == s["accuracy_top1"][0]
-            assert float(r["classification: top-5"]) == s["accuracy_top5"][0]
-            assert float(r["classification: negated top-1"]) == s["accuracy_negated_top1"][0]
-            assert int(r["classification: ties"]) == s["ties"][0]
+            assert float(r["classification: top-1"]) == s["accuracy_top1"][()]
+            assert float(r["classification: top-5"]) == s["accuracy_top5"][()]
+            assert float(r["classification: negated top-1"]) == s["accuracy_negated_top1"][()]
+            assert int(r["classification: ties"]) == s["ties"][()]
         with h5py.File(files[(m, "coco")], "r") as f:
             base = int(f["stats"].attrs["base_index"])
             for k in (1, 5, 10):
@@ -106,7 +106,7 @@ def test_markdown_and_table1(files, capsys):
     lines = text.splitlines()
     assert lines[0].startswith("| model | classification: top-1 |")
     with h5py.File(paths[0], "r") as f:
-        top1 = 100 * f["stats/classify/accuracy_top1"][0]
+        top1 = 100 * f["stats/classify/accuracy_top1"][()]
     assert f"| tiny-a † | {top1:.1f} |" in text
     assert "| tiny-b † | – | – | – | – |" in text  # no classification run for tiny-b
     assert "Table 1 (COCO caption-variant runs)" in text and "flips not" in text
