@@ -140,7 +140,7 @@ if(NOT CLIPNEG_SANITIZE)
   set_target_properties(clipneg_emu PROPERTIES LINKER_LANGUAGE CXX)
   target_compile_definitions(clipneg_emu PRIVATE CLIPNEG_HAVE_CUDA=1 CLIPNEG_GIT_COMMIT="${CLIPNEG_GIT_COMMIT}")
   target_include_directories(clipneg_emu PRIVATE ${CMAKE_SOURCE_DIR}/include)
-  target_link_libraries(clipneg_emu PRIVATE clipneg_cuda_emu MPI::MPI_C ${HDF5_C_LIBRARIES} OpenMP::OpenMP_C
+  target_link_libraries(clipneg_emu PRIVATE clipneg_cuda_emu MPI::MPI_C ${HDF5_HL_LIBRARIES} ${HDF5_C_LIBRARIES} OpenMP::OpenMP_C
                         PkgConfig::OPENBLAS PkgConfig::CJSON PkgConfig::INIH PkgConfig::STB ZLIB::ZLIB ${LIBM})
   add_test(NAME cuda_demo_emulated
            COMMAND ${CLIPNEG_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/cuda_demo.py $<TARGET_FILE:test_cuda_backend_emu> --quick
