@@ -49,10 +49,10 @@ static const int BACKEND_VALUES[] = {BACKEND_AUTO, BACKEND_CPU, BACKEND_CUDA};
 static const char *const PRECISION_NAMES[] = {"auto", "fp32", "tf32", "fp16", "bf16", NULL};
 static const int PRECISION_VALUES[] = {PREC_AUTO, PREC_FP32, PREC_TF32, PREC_FP16, PREC_BF16};
 static const char *const FORMAT_NAMES[] = {"coco", "jsonl", "items", "negbench-mcq", "negbench-retrieval",
-                                           "negrefcocog", "valse-existence", "sugarcrepe", "classification", NULL};
+                                           "negrefcocog", "valse-existence", "sugarcrepe", "classification", "ccneg", NULL};
 static const int FORMAT_VALUES[] = {DATASET_COCO, DATASET_JSONL, DATASET_ITEMS, DATASET_NEGBENCH_MCQ,
                                     DATASET_NEGBENCH_RETRIEVAL, DATASET_NEGREFCOCOG, DATASET_VALSE_EXISTENCE,
-                                    DATASET_SUGARCREPE, DATASET_CLASSIFY};
+                                    DATASET_SUGARCREPE, DATASET_CLASSIFY, DATASET_CCNEG};
 static const char *const GELU_NAMES[] = {"auto", "true", "false", "yes", "no", "1", "0", NULL};
 static const int GELU_VALUES[] = {-1, 1, 0, 1, 0, 1, 0};
 static const char *const DTYPE_NAMES[] = {"float16", "float32", NULL};
@@ -75,6 +75,7 @@ static const KeySpec KEYS[] = {
     {"dataset", "crop_expand", K_DOUBLE, F(crop_expand), 1, 10, NULL, NULL},
     {"dataset", "path", K_ANYPATH, F(dataset_path), 0, 0, NULL, NULL},
     {"dataset", "image_prefix", K_STRING, F(image_prefix), 0, 0, NULL, NULL},
+    {"dataset", "last_n", K_INT, F(last_n), 0, INT_MAX, NULL, NULL},
     {"dataset", "classnames", K_FILE, F(classnames), 0, 0, NULL, NULL},
     {"dataset", "templates", K_FILE, F(templates), 0, 0, NULL, NULL},
     {"dataset", "negated_templates", K_FILE, F(negated_templates), 0, 0, NULL, NULL},
@@ -105,6 +106,7 @@ static void job_defaults(JobConfig *job) {
     job->quick_gelu = -1;
     job->dataset_kind = DATASET_COCO;
     job->crop_expand = 1.0;
+    job->last_n = 40000; // CoN-CLIP's evaluation split: the last 40,000 entries of CC-Neg
     job->store_embeddings = 1;
     job->full_similarity = 0;
     job->full_dtype_f16 = 1;
@@ -452,7 +454,8 @@ static int cross_checks(JobConfig *job, const JobParse *p) {
     } else if (job->dataset_kind == DATASET_CLASSIFY) {
         if ((rc = require(job, p, "dataset", "path", " (format = classification)")) != CN_OK) return rc;
         if ((rc = require(job, p, "dataset", "templates", " (format = classification)")) != CN_OK) return rc;
-    } else if (job->dataset_kind >= DATASET_NEGBENCH_MCQ) { // a benchmark's published file (docs/benchmarks.md)
+    } else if ((job->dataset_kind >= DATASET_NEGBENCH_MCQ && job->dataset_kind <= DATASET_SUGARCREPE) ||
+               job->dataset_kind == DATASET_CCNEG) { // a benchmark's published file (docs/benchmarks.md)
         char why[64];
         snprintf(why, sizeof why, " (format = %s)", FORMAT_NAMES[job->dataset_kind]);
         if ((rc = require(job, p, "dataset", "path", why)) != CN_OK) return rc;

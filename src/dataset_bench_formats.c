@@ -16,6 +16,7 @@ static const BenchFormat BENCH_FORMATS[] = {
     {DATASET_NEGREFCOCOG, bench_load_negrefcocog},
     {DATASET_VALSE_EXISTENCE, bench_load_valse},
     {DATASET_SUGARCREPE, bench_load_sugarcrepe},
+    {DATASET_CCNEG, bench_load_ccneg},
 };
 #define N_BENCH_FORMATS ((int)(sizeof BENCH_FORMATS / sizeof BENCH_FORMATS[0]))
 

@@ -1,6 +1,6 @@
 // dataset_bench_internal.h — readers of the negation benchmarks' published files
 // (`[dataset] format = negbench-mcq | negbench-retrieval | negrefcocog | valse-existence |
-// sugarcrepe`, docs/benchmarks.md) and the two text parsers they need: an RFC-4180 CSV reader
+// sugarcrepe | ccneg`, docs/benchmarks.md) and the two text parsers they need: an RFC-4180 CSV reader
 // (NegBench's CSVs, written by pandas) and a safe reader of Python list literals (NegBench's
 // `captions` column, which upstream reads with eval()).
 #ifndef CLIPNEG_DATASET_BENCH_INTERNAL_H
@@ -85,6 +85,8 @@ int bench_load_negbench_mcq(ItemSet *s, const JobConfig *job);
 int bench_load_negrefcocog(ItemSet *s, const JobConfig *job);
 int bench_load_valse(ItemSet *s, const JobConfig *job);
 int bench_load_sugarcrepe(ItemSet *s, const JobConfig *job);
+// CC-Neg's ccneg_preprocessed.pt (torch.save), the last job->last_n entries (src/dataset_ccneg.c).
+int bench_load_ccneg(ItemSet *s, const JobConfig *job);
 // NegBench retrieval maps to the main dataset (one image per CSV row, its captions the list).
 int bench_load_negbench_retrieval(Dataset *ds, const JobConfig *job);
 

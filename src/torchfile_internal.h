@@ -51,24 +51,36 @@ typedef enum {
 #define TF_MAX_DIMS ST_MAX_DIMS
 
 typedef struct PValue PValue;
+// Kept small (88 bytes): a dataset file has millions. The unions hold what one kind needs.
 struct PValue {
     PvKind kind;
-    int64_t i;          // BOOL, INT; STORAGE: numel; TENSOR: storage offset (elements)
-    double f;           // FLOAT
+    int dtype;          // STORAGE/TENSOR: index into the torchfile dtype table
+    int ndim;           // TENSOR
+    int n, cap;         // items in use (DICT: 2 x entries)
+    union {
+        int64_t i;      // BOOL, INT; STORAGE: numel; TENSOR: storage offset (elements)
+        double f;       // FLOAT
+    };
     char *s;            // STR/BYTES (NUL-terminated copy), GLOBAL "module.name", STORAGE key
     size_t slen;
     PValue **items;     // TUPLE/LIST/SET items; DICT: key, value, key, value, ...
-    int n, cap;         // items in use (DICT: 2 x entries)
-    PValue *cls, *args, *state;  // OBJECT
-    PValue *storage;    // TENSOR
-    int dtype;          // STORAGE/TENSOR: index into the torchfile dtype table
-    int ndim;           // TENSOR
-    int64_t *shape, *stride; // TENSOR: [ndim] each (one allocation; other kinds keep PValue small)
+    union {
+        struct { PValue *cls, *args, *state; };            // OBJECT
+        struct { PValue *storage; int64_t *shape, *stride; }; // TENSOR: [ndim] each (one allocation)
+    };
 };
 
+// Values are carved from slabs and strings from chunks, all freed together: a dataset file holds
+// millions of small values (CC-Neg: ~20 per entry, 228k entries), and one malloc each would double
+// what they cost. None, True and False are one value each per pickle (nothing mutates them).
 typedef struct {
-    PValue **all;       // every value built, freed together
-    int n_all, cap_all;
+    PValue **slabs;     // [n_slabs] arrays of TF_SLAB values; the last one is filled up to slab_used
+    int n_slabs, cap_slabs, slab_used;
+    int n_all;          // values built (the max_values bound)
+    char **chunks;      // string storage
+    int n_chunks, cap_chunks;
+    size_t chunk_used, chunk_cap;
+    PValue *none, *yes, *no;
     PValue *root;
 } TfPickle;
 
@@ -79,6 +91,9 @@ typedef struct {
 // CN_OK with p->root set, or CN_E_MODEL. Limits: `max_values` values, 1M stack entries, 1000
 // nested MARKs, memo indices < max_values. tf_pickle_free releases everything (also after a failure).
 int tf_pickle_run(TfPickle *p, const uint8_t *buf, size_t size, const char *what, int max_values);
+// The same on a read-only FILE mapping (never a heap buffer): the pages already run are handed back
+// to the kernel as it goes (madvise), so a big data.pkl does not stay resident (strings are copies).
+int tf_pickle_run_mapped(TfPickle *p, const uint8_t *buf, size_t size, const char *what, int max_values);
 void tf_pickle_free(TfPickle *p);
 
 // Storage type name ("FloatStorage", "HalfStorage", ...) or torch dtype name ("float16") -> the

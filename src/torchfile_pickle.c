@@ -9,8 +9,11 @@
 // Opcodes: the binary ones torch.save / torch.jit.save emit (protocol 2) plus the protocol-4
 // framing ones; anything else stops with the opcode and its offset. Every length is checked against
 // the bytes left; value count, stack size, MARK nesting and memo indices are bounded.
+#define _DEFAULT_SOURCE // madvise
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "clipneg/common.h"
 #include "torchfile_internal.h"
@@ -65,18 +68,55 @@ typedef struct {
     int max_values;
 } Vm;
 
+#define TF_SLAB 4096             // values per slab
+#define TF_CHUNK ((size_t)1 << 20) // bytes per string chunk (a longer string gets a chunk of its own)
+
 static PValue *new_value(Vm *vm, PvKind kind) {
     TfPickle *p = vm->p;
     if (p->n_all >= vm->max_values) return NULL;
-    if (p->n_all == p->cap_all) {
-        p->cap_all = p->cap_all ? 2 * p->cap_all : 256;
-        p->all = reallocCheck(p->all, (size_t)p->cap_all * sizeof(PValue *));
+    if (p->n_slabs == 0 || p->slab_used == TF_SLAB) {
+        if (p->n_slabs == p->cap_slabs) {
+            p->cap_slabs = p->cap_slabs ? 2 * p->cap_slabs : 16;
+            p->slabs = reallocCheck(p->slabs, (size_t)p->cap_slabs * sizeof(PValue *));
+        }
+        p->slabs[p->n_slabs++] = mallocCheck(TF_SLAB * sizeof(PValue));
+        p->slab_used = 0;
     }
-    PValue *v = callocCheck(1, sizeof(PValue));
+    PValue *v = &p->slabs[p->n_slabs - 1][p->slab_used++];
+    memset(v, 0, sizeof *v);
     v->kind = kind;
     v->dtype = -1;
-    p->all[p->n_all++] = v;
+    p->n_all++;
     return v;
+}
+
+// n bytes of string storage, freed with the pickle.
+static char *new_bytes(TfPickle *p, size_t n) {
+    if (p->n_chunks == 0 || p->chunk_cap - p->chunk_used < n) {
+        if (p->n_chunks == p->cap_chunks) {
+            p->cap_chunks = p->cap_chunks ? 2 * p->cap_chunks : 16;
+            p->chunks = reallocCheck(p->chunks, (size_t)p->cap_chunks * sizeof(char *));
+        }
+        p->chunk_cap = n > TF_CHUNK ? n : TF_CHUNK;
+        p->chunks[p->n_chunks++] = mallocCheck(p->chunk_cap);
+        p->chunk_used = 0;
+    }
+    char *s = p->chunks[p->n_chunks - 1] + p->chunk_used;
+    p->chunk_used += n;
+    return s;
+}
+
+static char *copy_str(TfPickle *p, const char *s, size_t len) {
+    char *o = new_bytes(p, len + 1);
+    memcpy(o, s, len);
+    o[len] = '\0';
+    return o;
+}
+
+// None, True, False: one value each.
+static PValue *shared_value(Vm *vm, PValue **slot, PvKind kind, int64_t i) {
+    if (!*slot && (*slot = new_value(vm, kind))) (*slot)->i = i;
+    return *slot;
 }
 
 static void add_item(PValue *c, PValue *x) {
@@ -95,13 +135,17 @@ PValue *tf_dict_get(const PValue *d, const char *key) {
 }
 
 void tf_pickle_free(TfPickle *p) {
-    for (int i = 0; i < p->n_all; i++) {
-        free(p->all[i]->s);
-        free(p->all[i]->items);
-        free(p->all[i]->shape);
-        free(p->all[i]);
+    for (int k = 0; k < p->n_slabs; k++) {
+        int used = k == p->n_slabs - 1 ? p->slab_used : TF_SLAB;
+        for (int i = 0; i < used; i++) {
+            free(p->slabs[k][i].items);
+            if (p->slabs[k][i].kind == PV_TENSOR) free(p->slabs[k][i].shape); // a union with OBJECT's cls/args
+        }
+        free(p->slabs[k]);
     }
-    free(p->all);
+    for (int k = 0; k < p->n_chunks; k++) free(p->chunks[k]);
+    free(p->slabs);
+    free(p->chunks);
     memset(p, 0, sizeof *p);
 }
 
@@ -130,6 +174,11 @@ static int pop(Vm *vm, PValue **out, size_t at) {
 static int pop_mark(Vm *vm, PValue *c, size_t at) {
     if (!vm->n_marks) return FAIL("%s: pickle opcode at byte %zu needs a MARK and there is none", vm->what, at);
     int m = vm->marks[--vm->n_marks];
+    if (c && c->n + (vm->sp - m) > c->cap) { // a first batch exactly: dicts of a data file stay tight
+        int need = c->n + (vm->sp - m);
+        c->cap = c->n && 2 * c->cap > need ? 2 * c->cap : need; // later batches (lists of 1000s): doubling
+        c->items = reallocCheck(c->items, (size_t)c->cap * sizeof(PValue *));
+    }
     if (c)
         for (int i = m; i < vm->sp; i++) add_item(c, vm->stack[i]);
     vm->sp = m;
@@ -156,9 +205,7 @@ static int push_str(Vm *vm, PvKind kind, size_t len) {
     if (rc) return rc;
     PValue *v = new_value(vm, kind);
     if (v) {
-        v->s = mallocCheck(len + 1);
-        memcpy(v->s, d, len);
-        v->s[len] = '\0';
+        v->s = copy_str(vm->p, (const char *)d, len);
         v->slen = len;
     }
     return push(vm, v);
@@ -288,7 +335,7 @@ static int persistent(Vm *vm, PValue *pid, size_t at) {
     if (pid->items[4]->i < 0) return FAIL("%s: negative storage size at byte %zu", vm->what, at);
     PValue *v = new_value(vm, PV_STORAGE);
     if (v) {
-        v->s = strdupCheck(pid->items[2]->s);
+        v->s = copy_str(vm->p, pid->items[2]->s, pid->items[2]->slen);
         v->i = pid->items[4]->i;
         v->dtype = d;
     }
@@ -329,7 +376,7 @@ static int step(Vm *vm, int op, size_t at, int *stop) {
             return FAIL("%s: GLOBAL at byte %zu has a NUL byte in its name", vm->what, at);
         PValue *g = new_value(vm, PV_GLOBAL);
         if (g) {
-            g->s = mallocCheck(len);
+            g->s = new_bytes(vm->p, len);
             memcpy(g->s, vm->buf + start, len - 1);
             g->s[len - 1] = '\0';
             *strchr(g->s, '\n') = '.';  // "module\nname" -> "module.name"
@@ -344,7 +391,7 @@ static int step(Vm *vm, int op, size_t at, int *stop) {
         c = new_value(vm, PV_GLOBAL);
         if (c) {
             c->slen = a->slen + 1 + b->slen;
-            c->s = mallocCheck(c->slen + 1);
+            c->s = new_bytes(vm->p, c->slen + 1);
             snprintf(c->s, c->slen + 1, "%s.%s", a->s, b->s);
         }
         return push(vm, c);
@@ -399,11 +446,9 @@ static int step(Vm *vm, int op, size_t at, int *stop) {
         if (a->kind == PV_LIST) add_item(a, b);
         else if (a->kind != PV_OBJECT) return FAIL("%s: APPEND at byte %zu on a non-list", vm->what, at);
         return push(vm, a);
-    case 'N': return push(vm, new_value(vm, PV_NONE));
-    case 0x88: case 0x89:                                                // NEWTRUE / NEWFALSE
-        c = new_value(vm, PV_BOOL);
-        if (c) c->i = op == 0x88;
-        return push(vm, c);
+    case 'N': return push(vm, shared_value(vm, &vm->p->none, PV_NONE, 0));
+    case 0x88: return push(vm, shared_value(vm, &vm->p->yes, PV_BOOL, 1)); // NEWTRUE
+    case 0x89: return push(vm, shared_value(vm, &vm->p->no, PV_BOOL, 0));  // NEWFALSE
     case 'J': if ((rc = take(vm, 4, &d))) return rc; return push_int(vm, (int32_t)le(d, 4));
     case 'K': if ((rc = take(vm, 1, &d))) return rc; return push_int(vm, d[0]);
     case 'M': if ((rc = take(vm, 2, &d))) return rc; return push_int(vm, (int64_t)le(d, 2));
@@ -446,8 +491,17 @@ static int step(Vm *vm, int op, size_t at, int *stop) {
     }
 }
 
-int tf_pickle_run(TfPickle *p, const uint8_t *buf, size_t size, const char *what, int max_values) {
+// Hands back whole pages of a file mapping that lie before `end` (they are re-read if touched again).
+static void release_pages(const uint8_t *buf, size_t end, size_t *released) {
+    size_t page = 4096, from = ((uintptr_t)buf + *released + page - 1) / page * page,
+           to = ((uintptr_t)buf + end) / page * page;
+    if (to > from) madvise((void *)from, to - from, MADV_DONTNEED);
+    *released = end;
+}
+
+static int run(TfPickle *p, const uint8_t *buf, size_t size, const char *what, int max_values, int release) {
     memset(p, 0, sizeof *p);
+    size_t released = 0;
     Vm vm = {.p = p, .buf = buf, .size = size, .what = what, .max_values = max_values};
     int rc = CN_OK, stop = 0;
     int memoize_next = 0;
@@ -457,6 +511,7 @@ int tf_pickle_run(TfPickle *p, const uint8_t *buf, size_t size, const char *what
             break;
         }
         size_t at = vm.pos;
+        if (release && at - released >= ((size_t)16 << 20)) release_pages(buf, at, &released);
         int op = buf[vm.pos++];
         if (op == 0x94) {  // MEMOIZE: the next free memo slot, counted by how many were stored
             rc = memo_put(&vm, (uint64_t)memoize_next++, at);
@@ -471,4 +526,12 @@ int tf_pickle_run(TfPickle *p, const uint8_t *buf, size_t size, const char *what
     free(vm.stack);
     free(vm.memo);
     return rc;
+}
+
+int tf_pickle_run(TfPickle *p, const uint8_t *buf, size_t size, const char *what, int max_values) {
+    return run(p, buf, size, what, max_values, 0);
+}
+
+int tf_pickle_run_mapped(TfPickle *p, const uint8_t *buf, size_t size, const char *what, int max_values) {
+    return run(p, buf, size, what, max_values, 1);
 }

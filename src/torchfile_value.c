@@ -1,6 +1,7 @@
 // torchfile_value.c — the object graph of a torch.save file for callers that want data, not
 // tensors (include/clipneg/torchfile.h: TorchData / TorchValue). Same container and pickle checks
-// as the checkpoint reader; the whole file stays mapped while the values are in use.
+// as the checkpoint reader; the file is unmapped once data.pkl has run (values hold copies), and its
+// pages are handed back while it runs (tf_pickle_run_mapped), so only the values stay resident.
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,9 +36,11 @@ int torchdata_open(TorchData **out, const char *path) {
     }
     if (rc == CN_OK) {
         snprintf(what, sizeof what, "%s: %s", path, name);
-        rc = tf_pickle_run(&td->p, td->map + pk->offset, pk->size, what, TF_MAX_VALUES_DATA);
+        rc = tf_pickle_run_mapped(&td->p, td->map + pk->offset, pk->size, what, TF_MAX_VALUES_DATA);
     }
     tf_zip_free(&z);
+    if (td->map) munmap(td->map, td->size); // the values hold copies: the file is not needed any more
+    td->map = NULL;
     if (rc != CN_OK) {
         char msg[1024];
         snprintf(msg, sizeof msg, "%s", cn_last_error());

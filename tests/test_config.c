@@ -94,6 +94,10 @@ static const ErrorCase ERRORS[] = {
      {"job.ini:3: [dataset] manifest: required key missing (format = jsonl)"}},
     {"[model]\npath = model\n[dataset]\ncaptions = data/captions.json\nimages = data/images\n", {NULL},
      {"job.ini: [variants] file: required key missing (no [variants] section)"}},
+    // ccneg is a published benchmark file: path and images required; last_n >= 0
+    {"[model]\npath = model\n[dataset]\nformat = ccneg\nimages = data/images\n[variants]\nfile = variants.ini\n",
+     {NULL}, {"job.ini:3: [dataset] path: required key missing (format = ccneg)"}},
+    {BASE, {"dataset.last_n=-1", NULL}, {"dataset.last_n: must be >= 0 (got -1)"}},
     {"[model]\npath = model\n[dataset]\ncaptions = data/nope.json\n", {NULL},
      {"job.ini:4: [dataset] captions: '{DIR}/data/nope.json' does not exist"}},
     {"[model]\npath = model\n[dataset]\ncaptions = data\n", {NULL}, {"job.ini:4: [dataset] captions: '{DIR}/data' is not a file"}},
@@ -268,6 +272,16 @@ static void test_defaults_and_overrides(void) {
     CHECK_INT(job.dataset_kind, DATASET_JSONL);
     CHECK_STR(job.manifest, in_dir("data/m.jsonl"));
     CHECK(job.images_dir == NULL);
+    CHECK_INT(job.last_n, 40000); // CC-Neg's split by default
+    job_free(&job);
+
+    // CC-Neg: the format name maps to DATASET_CCNEG; last_n as given.
+    rc = load(&job, "[model]\npath = model\n[dataset]\nformat = ccneg\npath = data/m.jsonl\nimages = data/images\n"
+                    "image_prefix = /workspace/datasets/cc3m/\nlast_n = 9\n[variants]\nfile = variants.ini\n", NULL);
+    CHECK_MSG(rc == CN_OK, "%s", cn_last_error());
+    CHECK_INT(job.dataset_kind, DATASET_CCNEG);
+    CHECK_INT(job.last_n, 9);
+    CHECK_STR(job.image_prefix, "/workspace/datasets/cc3m/");
     job_free(&job);
 }
 

@@ -37,6 +37,7 @@ typedef enum {
     DATASET_VALSE_EXISTENCE = 6,
     DATASET_SUGARCREPE = 7,
     DATASET_CLASSIFY = 8,
+    DATASET_CCNEG = 9,      // CC-Neg's ccneg_preprocessed.pt (a torch.save file), an item benchmark
 } DatasetKind;
 
 typedef struct {
@@ -60,6 +61,7 @@ typedef struct {
     char *dataset_path;     // benchmark formats: the published file or folder; classification: an
                             // ImageFolder folder or CSV file ([dataset] path)
     char *image_prefix;     // benchmark formats: stripped from image paths that start with it (optional)
+    int last_n;             // ccneg: evaluate the last N entries (default 40000, upstream's test split; 0 = all)
     char *classnames;       // classification: class names, one per line (optional for ImageFolder)
     char *templates;        // classification: prompt templates with {c}, one per line (required)
     char *negated_templates;// classification: the negation probe's templates (default "a photo of no {c}.")

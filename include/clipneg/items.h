@@ -70,17 +70,10 @@ void items_free(ItemSet *s);
 void items_set_shape(ItemSet *s, int max_images);
 
 // Item benchmarks read from their published files (`[dataset] format = negbench-mcq, negrefcocog,
-// valse-existence, sugarcrepe`; src/dataset_bench.c, docs/benchmarks.md): 1 when `dataset_kind` is
+// valse-existence, sugarcrepe, ccneg`; src/dataset_bench.c, docs/benchmarks.md): 1 when `dataset_kind` is
 // one of them. items_load_bench reads job->dataset_path (+ images, image_prefix) into s.
 int items_format_is_bench(int dataset_kind);
 int items_load_bench(ItemSet *s, const JobConfig *job);
-
-// CC-Neg as published (CoN-CLIP's ccneg_preprocessed.pt, a torch.save dict read without executing
-// it): the last `last_n` entries (<= 0: 40,000, the paper's test split) as choice items, K = 2
-// (caption, negated caption with its commas removed), answer 0, type "ccneg". Image paths lose
-// `strip_prefix` (e.g. "/workspace/datasets/cc3m/") when they start with it and are relative to
-// images_dir (NULL: the .pt's folder). src/dataset_ccneg.c. CN_OK or CN_E_DATA naming the entry.
-int ccneg_load(ItemSet *s, const char *pt_path, const char *images_dir, const char *strip_prefix, int last_n);
 
 // The dataset the main phases evaluate: the manifest's images (ids 0, 1, ... in order of first
 // appearance) and one caption per item (id = item index; text = the correct candidate of a choice

@@ -8,7 +8,9 @@ benchmark's rule in numpy:
   * negbench-retrieval: text -> image R@1/5/10 (the text's own row in the top k);
   * negrefcocog: argmax over crops image.crop((x, y, x + w, y + h)), correct when that box == ref_bbox;
   * valse-existence: items with mturk.caption >= 2, caption > foil (strict);
-  * sugarcrepe: per split, caption > negative_caption (strict).
+  * sugarcrepe: per split, caption > negative_caption (strict);
+  * ccneg: ccneg_preprocessed.pt read with torch.load, its last N entries, commas removed from the
+    negation, argmax over [sim(caption), sim(negation)] == 0 (first maximum: a tie is correct).
 clipneg's decisions must equal the reference's for every item (same items, same ties: the fixtures
 hold ties on purpose). The two implementations decode JPEGs differently (stb vs libjpeg-turbo: the
 cosines differ by < 1e-3, docs/images.md); every non-tied fixture item's margin is checked to lie
@@ -34,6 +36,8 @@ RET = os.path.join(DATA, "COCO_val_negated_retrieval_llama3.1_rephrased_affneg_t
 NEGREF = os.path.join(DATA, "NegRefCOCOg.json")
 VALSE = os.path.join(DATA, "existence.json")
 SUGAR = os.path.join(DATA, "sugarcrepe")
+CCNEG = os.path.join(DATA, "ccneg_preprocessed.pt")
+CCNEG_PREFIX = "/workspace/datasets/cc3m/"
 BAND = 1e-3  # |cosine difference| bound between the two implementations (JPEG decoders)
 
 
@@ -312,6 +316,49 @@ def test_sugarcrepe(tmp_path, ref):
     assert ties[types.index("swap_att")]
 
 
+def test_ccneg(tmp_path, ref):
+    images = link_images(str(tmp_path / "images"))
+    last_n = 9  # the fixture has 12 entries: the first 3 must not count
+    extra = f"image_prefix = {CCNEG_PREFIX}\nlast_n = {last_n}"
+    p1, one = run_job(str(tmp_path), "one", "ccneg", CCNEG, images, np_=1, extra=extra)
+    p3, out = run_job(str(tmp_path), "ccneg", "ccneg", CCNEG, images, np_=3, extra=extra)
+    assert p1.returncode == 0 and p3.returncode == 0, p1.stderr + p3.stderr
+    d = items_of(out)
+    assert d["attrs"]["tie_rule"] == "first_max" and d["attrs"]["format"] == "ccneg"
+    data = ref.torch.load(CCNEG)  # upstream: torch.load, then [-split_size:]
+    paths, anns = data["image_paths"][-last_n:], data["annotations"][-last_n:]
+    assert len(data["image_paths"]) > last_n and len(d["answer"]) == last_n
+    sims = []
+    for pth, a in zip(paths, anns):
+        img = os.path.join(images, os.path.basename(pth.replace(CCNEG_PREFIX, "")))
+        if not os.path.exists(img):
+            sims.append(None)
+            continue
+        v = ref.image(img)
+        neg = a["sop_data"]["negative-prompt"].replace(",", "")  # CCNegEvalDataset.__getitem__
+        sims.append(np.array([ref.text(a["json"]["caption"]) @ v, ref.text(neg) @ v]))
+    assert list(d["answer"]) == [0] * last_n and d["type_names"] == ["ccneg"]
+    oks, ties = zip(*check_decisions(d, sims, [0] * last_n, "first_max"))
+    check_stats(d, expected_rows(d["type_names"], d["type"], oks, ties, [s is not None for s in sims]))
+    assert ties[3] and oks[3]  # caption == negation without its commas: a tie, correct (first maximum)
+    assert sims[-1] is None  # the missing image: recorded, not counted
+    a = items_of(one)
+    for k in ("sim", "status", "answer", "type"):
+        assert np.array_equal(a[k], d[k], equal_nan=True), k
+    for k in ("n", "n_valid", "n_correct", "n_ties", "accuracy"):
+        assert np.array_equal(a["stats"][k], d["stats"][k], equal_nan=True), k
+
+
+def test_ccneg_job_runs(tmp_path):
+    """jobs/ccneg.ini as shipped runs on the committed fixture (9 items, 1 missing image)."""
+    require_binaries()
+    env = env_for(str(tmp_path), CLIPNEG_OUT=str(tmp_path))
+    p = run_eval(2, os.path.join(REPO, "jobs", "ccneg.ini"), [], env)
+    assert p.returncode == 0, p.stderr
+    d = items_of(os.path.join(tmp_path, "ccneg.h5"))
+    assert len(d["answer"]) == 9 and list(d["status"]).count(2) == 1
+
+
 # ---- the machinery: ranks, resume, refusals ---------------------------------------------------------------
 def test_ranks_and_resume_identical(tmp_path):
     images = link_images(str(tmp_path / "images"))
@@ -358,6 +405,7 @@ BAD_MCQ_HEADER = "image_path,correct_answer,caption_0,caption_1,caption_2,captio
      "NegRefCOCOg.json: item 0: bbox_list[0]: [600, 10, 100, 50] is not inside"),
     ("valse-existence", "existence.json", '[{"image_file": "a.jpg"}]', "existence.json: expected a JSON object"),
     ("sugarcrepe", "add_obj.json", '{"0": ["000000000139.jpg", "c", "n"]}', 'add_obj.json: item "0": expected an object'),
+    ("ccneg", "ccneg_preprocessed.pt", "not a torch file", "ccneg_preprocessed.pt: not a torch.save zip file"),
 ])
 def test_bad_files_refused(tmp_path, fmt, name, content, fragment):
     images = link_images(str(tmp_path / "images"))

@@ -11,6 +11,13 @@ NegBench's first-maximum rule; a second such row with answer 2: wrong), a NegRef
 bbox_list repeats ref_bbox, a SugarCrepe/VALSE item whose caption equals its foil (strict: wrong).
 NegRefCOCOg/VALSE name images as published (COCO train2014 / Visual7W names): the test points
 `images` at a folder of symlinks with those names to coco-mini val2017 images (NAME_MAP below).
+
+CC-Neg (ccneg_preprocessed.pt) is a torch.save file, so it is WRITTEN by torch here (torch 1.13,
+the .venv): the published dict layout, absolute /workspace/datasets/cc3m/... image paths (CC3M
+keys, mapped by NAME_MAP to coco-mini images), 12 entries of which a job's last_n = 9 are the split
+(the first 3 must not count), negations with commas (upstream removes them), one entry whose
+caption equals its negation once the commas are gone (a tie: correct under CC-Neg's first-maximum
+rule), one image used by two entries, and one image that does not exist (recorded, the run goes on).
 """
 import json
 import os
@@ -29,6 +36,16 @@ NAME_MAP = {
     "v7w_107948.jpg": "000000229997.jpg",
     "v7w_2396122.jpg": "000000117645.jpg",
     "v7w_2400012.jpg": "000000092660.jpg",
+    "000010001.jpg": "000000397133.jpg",
+    "000010002.jpg": "000000000139.jpg",
+    "000010003.jpg": "000000022192.jpg",
+    "000010004.jpg": "000000229997.jpg",
+    "000010005.jpg": "000000117645.jpg",
+    "000010006.jpg": "000000092660.jpg",
+    "000010007.jpg": "000000244592.jpg",
+    "000010008.jpg": "000000261712.jpg",
+    "000010009.jpg": "000000214753.jpg",
+    "000010010.jpg": "000000018575.jpg",
 }
 
 MCQ_HEADER = "image_path,correct_answer,caption_0,caption_1,caption_2,caption_3,correct_answer_template"
@@ -115,6 +132,35 @@ SUGARCREPE = {
     "swap_obj": [("000000214753.jpg", "Two equestrians riding their horses on the beach together.", "Two horses riding their equestrians on the beach together.")],
 }
 
+CCNEG_PREFIX = "/workspace/datasets/cc3m/cc3m_subset_images_extracted_final/"
+CCNEG_LAST_N = 9
+CCNEG = [  # (CC3M key, caption, negative-prompt); the first 3 lie outside the last-9 split
+    ("000010009", "two people riding horses on a beach", "two people riding horses, but not on a beach"),
+    ("000010010", "bottles lined up on a shelf", "no bottles on a shelf"),
+    ("000010001", "a man making pizza in a kitchen", "a man in a kitchen, without any pizza"),
+    ("000010002", "a woman standing in a dining room", "a dining room, with no woman, standing in it"),
+    ("000010003", "a dog sitting on an unmade bed", "a dog, not on a bed"),
+    ("000010004", "a bear in the grass with birds", "a bear in the grass, with no birds"),
+    # after the commas are removed the negation IS the caption: a tie, correct (first maximum)
+    ("000010005", "a man snowboarding down a slope", "a man snowboarding, down a slope"),
+    ("000010006", "a pizza with broccoli on it", "a pizza, but no broccoli, on it"),
+    ("000010007", "zebras grazing in a field", "no zebras, only grass"),
+    ("000010003", "a bed with a dog on it", "a bed, with no dog on it"),  # same image as above
+    ("000010008", "two giraffes at the zoo", "no giraffes at the zoo"),
+    ("000099999", "a picture that was never downloaded", "no picture, at all"),  # missing image
+]
+
+
+def write_ccneg(out):
+    import numpy as np
+    import torch
+    paths = [CCNEG_PREFIX + k + ".jpg" for k, _, _ in CCNEG]
+    anns = [{"json": {"caption": c, "url": f"http://example.com/{k}.jpg", "key": k, "status": "success",
+                      "error_message": None, "width": 640, "height": np.int64(480), "sha256": k * 7},
+             "sop_data": {"subject": c.split()[1], "negative-prompt": n, "num_ops": 1}}
+            for k, c, n in CCNEG]
+    torch.save({"image_paths": paths, "annotations": anns}, os.path.join(out, "ccneg_preprocessed.pt"))
+
 
 def main():
     os.makedirs(os.path.join(OUT, "sugarcrepe"), exist_ok=True)
@@ -135,6 +181,7 @@ def main():
         d = {str(i): {"filename": fn, "caption": c, "negative_caption": n} for i, (fn, c, n) in enumerate(rows)}
         with open(os.path.join(OUT, "sugarcrepe", split + ".json"), "w") as f:
             json.dump(d, f, indent=4)
+    write_ccneg(OUT)
     with open(os.path.join(OUT, "name_map.json"), "w") as f:
         json.dump(NAME_MAP, f, indent=1)
 

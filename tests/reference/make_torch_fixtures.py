@@ -18,7 +18,7 @@ parameters) saved as:
     ccneg_mini.pt        CC-Neg's ccneg_preprocessed.pt layout (CoN-CLIP ccneg_dataset): {"image_paths",
                          "annotations": [{"json": {"caption", ...}, "sop_data": {"negative-prompt", ...}}]},
                          7 entries, one image path used twice, commas in the negations
-    ccneg_mini.expected.json   what ccneg_load must give for last_n = 5, strip "/workspace/datasets/cc3m/":
+    ccneg_mini.expected.json   what format = ccneg must give for last_n = 5, image_prefix "/workspace/datasets/cc3m/":
                          upstream's rule re-implemented here (last N entries, commas removed)
 and the references, from the same weights:
     ref_f32.safetensors, ref_f16.safetensors, ref_bf16.safetensors   the state dict per dtype
