@@ -263,6 +263,13 @@ void ds_text_free(DsText *t) {
     memset(t, 0, sizeof *t);
 }
 
+void ds_caption_clear(DsCaption *c) {
+    free(c->text);
+    for (int k = 0; k < c->n_negatives; k++) free(c->negatives[k]);
+    free(c->negatives);
+    memset(c, 0, sizeof *c);
+}
+
 void ds_build_images(Dataset *ds, DsBuild *b, RawImage *images, int n_images) {
     // By id; a repeated id keeps its first occurrence in the file.
     qsort(images, (size_t)n_images, sizeof *images, cmp_raw_image);
@@ -426,11 +433,7 @@ void dataset_free(Dataset *ds) {
         free(ds->images[i].file_name);
         free(ds->images[i].categories);
     }
-    for (int i = 0; ds->captions && i < ds->n_captions; i++) {
-        free(ds->captions[i].text);
-        for (int k = 0; k < ds->captions[i].n_negatives; k++) free(ds->captions[i].negatives[k]);
-        free(ds->captions[i].negatives);
-    }
+    for (int i = 0; ds->captions && i < ds->n_captions; i++) ds_caption_clear(&ds->captions[i]);
     if (ds->stream) ds_stream_free(ds->stream);
     free(ds->keys);
     for (int i = 0; i < ds->n_categories; i++) {
@@ -463,10 +466,7 @@ const DsCaption *dataset_caption(const Dataset *ds, int c) {
         // walking backwards).
         int c0 = c < st->c0 ? CN_MAX(0, c - DS_WINDOW + 1) : c;
         int n = CN_MIN(DS_WINDOW, ds->n_captions - c0);
-        for (int i = 0; i < st->c1 - st->c0; i++) {
-            free(st->win[i].text);
-            st->win[i].text = NULL;
-        }
+        for (int i = 0; i < st->c1 - st->c0; i++) ds_caption_clear(&st->win[i]);
         st->c0 = st->c1 = 0;
         if (ds_stream_read(st, ds->keys + c0, n, st->win) != CN_OK) cn_die(CN_E_DATA, "%s", cn_last_error());
         st->c0 = c0, st->c1 = c0 + n;

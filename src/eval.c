@@ -124,7 +124,7 @@ static int load_inputs(Eval *e) {
     else if (j->dataset_kind == DATASET_CLASSIFY) // classification hook: labelled images, classes, templates
         rc = eval_classify_load(e);
     else
-        rc = dataset_load_jsonl(&e->ds, j->manifest, j->images_dir, j->max_images);
+        rc = dataset_open_jsonl(&e->ds, j->manifest, j->images_dir, j->max_images);
     e->have_ds = rc == CN_OK;
     if (rc == CN_OK && (e->ds.n_images == 0 || e->ds.n_captions == 0))
         rc =
