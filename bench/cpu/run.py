@@ -153,6 +153,66 @@ def measure_rss(clipneg, job, work, env, threads, factors, repeats, fmt="coco"):
     return out
 
 
+def peak_rss_mib(cmd, env):
+    """Peak RSS (MiB) of one run of cmd, alone in a fresh interpreter (ru_maxrss of its only child)."""
+    probe = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL); "
+             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss if r.returncode == 0 else -1)")
+    kib = int(sh([sys.executable, "-c", probe] + cmd, env).split()[-1])
+    if kib < 0:
+        sys.exit(f"failed: {' '.join(cmd)}")
+    return kib / 1024
+
+
+def measure_tools_rss(clipneg, job, work, env, threads, factors, repeats):
+    """Peak RSS of one rank of `clipneg reduce` and `clipneg export-tsne` on the output of the coco-mini
+    captions replicated k times (one eval per k, embeddings on, not measured):
+    [(k, captions, {tool: ([MiB per repeat], [seconds per repeat])})]."""
+    out = []
+    for k in [int(x) for x in factors.split(",") if x.strip()]:
+        p = os.path.join(work, f"captions_x{k}.json")
+        n_caps = coco_subset(p, 0, replicate=k)
+        h5 = os.path.join(work, f"tools{k}.h5")
+        t0 = time.perf_counter()
+        sh([clipneg, "eval", job, "--output", h5, "--fresh", "--set", f"dataset.captions={p}",
+            "--set", "output.embeddings=true", "--set", f"run.threads={threads}"], env)
+        log(f"tools x{k}: eval {time.perf_counter() - t0:.1f} s")
+        tools = {"reduce": [clipneg, "reduce", h5, "--no-table", "--json", os.path.join(work, "stats.json")],
+                 "export-tsne": [clipneg, "export-tsne", h5]}
+        res = {}
+        for name, cmd in tools.items():
+            mib, secs = [], []
+            for r in range(repeats):
+                t0 = time.perf_counter()
+                mib.append(peak_rss_mib(cmd, env))
+                secs.append(time.perf_counter() - t0)
+                log(f"tools x{k} {name} run {r + 1}/{repeats}: {mib[-1]:.1f} MiB in {secs[-1]:.1f} s")
+            res[name] = (mib, secs)
+        os.remove(h5)
+        os.remove(p)
+        out.append((k, n_caps, res))
+    return out
+
+
+def tools_lines(rows):
+    """The reduce / export-tsne RSS table (medians) and each tool's growth from the first to the last set."""
+    if not rows:
+        return []
+    lines = ["", "| captions (x replication) | tool | peak RSS of the rank, median (MiB) | runs (MiB) | time (s) |",
+             "|---|---|---:|---|---:|"]
+    for k, n_caps, res in rows:
+        for name, (mib, secs) in res.items():
+            lines.append(f"| {n_caps} (x{k}) | {name} | {median(mib):.1f} | {', '.join(f'{m:.1f}' for m in mib)} | "
+                         f"{median(secs):.1f} |")
+    (k0, n0, r0), (k1, n1, r1) = rows[0], rows[-1]
+    if n1 > n0:
+        lines.append("")
+        for name in r0:
+            grow = median(r1[name][0]) - median(r0[name][0])
+            lines.append(f"{name} growth x{k0} -> x{k1}: {grow:+.1f} MiB for {n1 - n0} more captions = "
+                         f"{grow * 1048576 / (n1 - n0):.1f} bytes per caption.")
+    return lines
+
+
 def rss_lines(rss):
     """The RSS table (medians) and the growth per caption from the smallest to the largest set."""
     if not rss:
@@ -179,6 +239,8 @@ def main():
     ap.add_argument("--e2e-images", type=int, default=0, help="end to end on the first N coco-mini images (0: all 79)")
     ap.add_argument("--rss", default="1,10,100,1000", help="caption replication factors for the RSS part ('' skips)")
     ap.add_argument("--rss-repeats", type=int, default=3, help="runs per RSS point (median reported)")
+    ap.add_argument("--rss-tools", action="store_true",
+                    help="with --rss-only: measure clipneg reduce and export-tsne instead of eval")
     ap.add_argument("--rss-format", choices=("coco", "jsonl"), default="coco",
                     help="feed the replicated captions as COCO JSON or as a JSONL manifest (RSS part)")
     ap.add_argument("--rss-only", action="store_true",
@@ -197,12 +259,16 @@ def main():
         if not os.path.exists(clipneg):
             sys.exit(f"{clipneg} missing: run scripts/build.sh first (or pass --build)")
         work = tempfile.mkdtemp(prefix="clipneg-bench-")
-        rss = measure_rss(clipneg, os.path.join(ROOT, "jobs", "demo.ini"), work, env, T, args.rss, args.rss_repeats,
-                          args.rss_format)
+        job = os.path.join(ROOT, "jobs", "demo.ini")
+        if args.rss_tools:
+            lines = tools_lines(measure_tools_rss(clipneg, job, work, env, T, args.rss, args.rss_repeats))
+            what = "clipneg reduce / export-tsne (defaults) on the eval output"
+        else:
+            lines = rss_lines(measure_rss(clipneg, job, work, env, T, args.rss, args.rss_repeats, args.rss_format))
+            what = f"clipneg eval ({args.rss_format} captions)"
         load = os.getloadavg()[0]
-        text = "\n".join([f"Peak RSS of one rank ({args.rss_format} captions), tiny test model, {T} threads, median of {args.rss_repeats} "
-                          f"runs; 1-minute load average at the end {load:.1f} on {os.cpu_count()} cores."]
-                         + rss_lines(rss))
+        text = "\n".join([f"Peak RSS of one rank, {what}, tiny test model, {T} threads, median of {args.rss_repeats} "
+                          f"runs; 1-minute load average at the end {load:.1f} on {os.cpu_count()} cores."] + lines)
         print(text)
         out = args.out if args.out != os.path.join(ROOT, "bench", "cpu", "results.md") else \
             os.path.join(ROOT, "bench", "cpu", "rss.md")
