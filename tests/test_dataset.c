@@ -370,46 +370,51 @@ static void test_jsonl_duplicates(void) {
 
 // ---- streamed datasets (dataset_open_coco) ----------------------------------------------------------
 
-// The streamed dataset must equal the resident one field by field; its captions are read back from
-// the file on demand (asked for backwards and in jumps, so the window is re-read many times).
+// dataset_open_coco == dataset_load_coco (check_same_dataset below).
+static void check_same_dataset(Dataset *a, Dataset *b);
+
 static void check_streamed_equals_resident(const char *caps, const char *inst, int max_images) {
     Dataset a, b;
     int ra = dataset_load_coco(&a, caps, "imgs", inst, max_images);
     int rb = dataset_open_coco(&b, caps, "imgs", inst, max_images);
     CHECK_INT(ra, CN_OK);
     CHECK_INT(rb, CN_OK);
-    if (ra != CN_OK || rb != CN_OK) {
-        if (ra == CN_OK) dataset_free(&a);
-        if (rb == CN_OK) dataset_free(&b);
-        return;
+    if (ra == CN_OK && rb == CN_OK) check_same_dataset(&a, &b);
+    if (ra == CN_OK) dataset_free(&a);
+    if (rb == CN_OK) dataset_free(&b);
+}
+
+// b (streamed) equals a (resident) field by field, negatives included; b's captions are read back
+// forwards, backwards and in jumps, so the window is re-read many times.
+static void check_same_dataset(Dataset *a, Dataset *b) {
+    CHECK(b->captions == NULL);  // the index holds no caption text, only keys
+    CHECK(b->stream != NULL);
+    CHECK_INT(b->n_captions, a->n_captions);
+    CHECK_INT(b->n_images, a->n_images);
+    CHECK_INT(b->n_duplicate_ids, a->n_duplicate_ids);
+    CHECK_INT(b->n_captions_without_image, a->n_captions_without_image);
+    CHECK_INT(b->n_empty_captions, a->n_empty_captions);
+    CHECK_INT(b->n_invalid_utf8, a->n_invalid_utf8);
+    CHECK_INT(b->n_dropped_by_max_images, a->n_dropped_by_max_images);
+    for (int i = 0; i < a->n_images && i < b->n_images; i++) {
+        CHECK_INT(b->images[i].id, a->images[i].id);
+        CHECK_STR(b->images[i].file_name, a->images[i].file_name);
+        CHECK_INT(b->images[i].first_caption, a->images[i].first_caption);
+        CHECK_INT(b->images[i].n_captions, a->images[i].n_captions);
+        CHECK_INT(b->images[i].n_categories, a->images[i].n_categories);
     }
-    CHECK(b.captions == NULL);  // the index holds no caption text, only keys
-    CHECK(b.stream != NULL);
-    CHECK_INT(b.n_captions, a.n_captions);
-    CHECK_INT(b.n_images, a.n_images);
-    CHECK_INT(b.n_duplicate_ids, a.n_duplicate_ids);
-    CHECK_INT(b.n_captions_without_image, a.n_captions_without_image);
-    CHECK_INT(b.n_empty_captions, a.n_empty_captions);
-    CHECK_INT(b.n_invalid_utf8, a.n_invalid_utf8);
-    CHECK_INT(b.n_dropped_by_max_images, a.n_dropped_by_max_images);
-    for (int i = 0; i < a.n_images && i < b.n_images; i++) {
-        CHECK_INT(b.images[i].id, a.images[i].id);
-        CHECK_INT(b.images[i].first_caption, a.images[i].first_caption);
-        CHECK_INT(b.images[i].n_captions, a.images[i].n_captions);
-        CHECK_INT(b.images[i].n_categories, a.images[i].n_categories);
-    }
-    int n = a.n_captions < b.n_captions ? a.n_captions : b.n_captions, bad = 0;
+    int n = a->n_captions < b->n_captions ? a->n_captions : b->n_captions, bad = 0;
     for (int pass = 0; pass < 3; pass++)
         for (int k = 0; k < (pass == 2 ? 100 : n); k++) {
             int c = pass == 0 ? k : pass == 1 ? n - 1 - k : (int)((long long)k * 7919 % n);
-            const DsCaption *x = &a.captions[c], *y = dataset_caption(&b, c);
-            if (y->id != x->id || y->image_index != x->image_index || strcmp(y->text, x->text) ||
-                dataset_caption_id(&b, c) != x->id || dataset_caption_image(&b, c) != x->image_index)
-                bad++;
+            const DsCaption *x = &a->captions[c], *y = dataset_caption(b, c);
+            int same = y->id == x->id && y->image_index == x->image_index && !strcmp(y->text, x->text) &&
+                       dataset_caption_id(b, c) == x->id && dataset_caption_image(b, c) == x->image_index &&
+                       y->n_negatives == x->n_negatives;
+            for (int j = 0; same && j < x->n_negatives; j++) same = !strcmp(y->negatives[j], x->negatives[j]);
+            bad += !same;
         }
     CHECK_INT(bad, 0);
-    dataset_free(&a);
-    dataset_free(&b);
 }
 
 static void write_text(const char *path, const char *text) {
@@ -488,44 +493,15 @@ static void test_streamed(const char *shared) {
 
 // ---- streamed JSONL manifests (dataset_open_jsonl) ---------------------------------------------------
 
-// Streamed == resident, negatives included, reading windows forwards, backwards and in jumps.
 static void check_jsonl_streamed_equals_resident(const char *path, int max_images) {
     Dataset a, b;
     int ra = dataset_load_jsonl(&a, path, NULL, max_images);
     int rb = dataset_open_jsonl(&b, path, NULL, max_images);
     CHECK_INT(ra, CN_OK);
     CHECK_INT(rb, CN_OK);
-    if (ra != CN_OK || rb != CN_OK) {
-        if (ra == CN_OK) dataset_free(&a);
-        if (rb == CN_OK) dataset_free(&b);
-        return;
-    }
-    CHECK(b.captions == NULL);
-    CHECK(b.stream != NULL);
-    CHECK_INT(b.n_captions, a.n_captions);
-    CHECK_INT(b.n_images, a.n_images);
-    CHECK_INT(b.n_duplicate_ids, a.n_duplicate_ids);
-    CHECK_INT(b.n_empty_captions, a.n_empty_captions);
-    CHECK_INT(b.n_invalid_utf8, a.n_invalid_utf8);
-    CHECK_INT(b.n_dropped_by_max_images, a.n_dropped_by_max_images);
-    for (int i = 0; i < a.n_images && i < b.n_images; i++) {
-        CHECK_STR(b.images[i].file_name, a.images[i].file_name);
-        CHECK_INT(b.images[i].first_caption, a.images[i].first_caption);
-        CHECK_INT(b.images[i].n_captions, a.images[i].n_captions);
-    }
-    int n = a.n_captions < b.n_captions ? a.n_captions : b.n_captions, bad = 0;
-    for (int pass = 0; pass < 3; pass++)
-        for (int k = 0; k < (pass == 2 ? 100 : n); k++) {
-            int c = pass == 0 ? k : pass == 1 ? n - 1 - k : (int)((long long)k * 7919 % n);
-            const DsCaption *x = &a.captions[c], *y = dataset_caption(&b, c);
-            int same = y->id == x->id && y->image_index == x->image_index && !strcmp(y->text, x->text) &&
-                       y->n_negatives == x->n_negatives;
-            for (int j = 0; same && j < x->n_negatives; j++) same = !strcmp(y->negatives[j], x->negatives[j]);
-            bad += !same;
-        }
-    CHECK_INT(bad, 0);
-    dataset_free(&a);
-    dataset_free(&b);
+    if (ra == CN_OK && rb == CN_OK) check_same_dataset(&a, &b);
+    if (ra == CN_OK) dataset_free(&a);
+    if (rb == CN_OK) dataset_free(&b);
 }
 
 static void test_jsonl_streamed(void) {
