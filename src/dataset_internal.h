@@ -94,6 +94,8 @@ int js_line(JsonStream *js, int capture);
 struct DsStream {
     char *path;
     int jsonl;              // 0: `where` indexes "annotations" from 0; 1: `where` is a JSONL line number (from 1)
+    // JSONL: one line read back (ds_jsonl_caption; set by the reader so that this file does not call it)
+    int (*read_line)(const char *path, const char *line, size_t len, int lineno, const DsKey *key, DsCaption *d);
     JsonStream js;
     int64_t *mark;          // file offset of element 8k (k = where / 8; JSONL: of line max(1, 8k))
     int n_mark;

@@ -183,6 +183,7 @@ static int load_jsonl(Dataset *ds, const char *manifest, const char *images_dir,
     JsonlRead r = {.ds = ds, .b = {.path = manifest, .jsonl = 1}};
     r.st = callocCheck(1, sizeof *r.st);
     r.st->jsonl = 1;
+    r.st->read_line = ds_jsonl_caption;
     int rc = js_open(&r.st->js, manifest);  // (its message stands, as a data error)
     if (rc == CN_OK) rc = index_lines(&r);
     free(r.map.slots);

@@ -160,6 +160,13 @@ static int cmp_want(const void *a, const void *b) {
     return (x->where > y->where) - (x->where < y->where);
 }
 
+void ds_caption_clear(DsCaption *c) {
+    free(c->text);
+    for (int k = 0; k < c->n_negatives; k++) free(c->negatives[k]);
+    free(c->negatives);
+    memset(c, 0, sizeof *c);
+}
+
 // Skip the element (COCO annotation or JSONL line) js is positioned at: 0 ok, -1 the file ended.
 static int skip_one(DsStream *st) {
     if (st->jsonl) return js_line(&st->js, 0);
@@ -215,7 +222,7 @@ int ds_stream_read(DsStream *st, const DsKey *keys, int n, DsCaption *win) {
         if (at != w)
             rc = changed(st, w);
         else if (st->jsonl) {
-            if (js_line(js, 1) != 0 || ds_jsonl_caption(st->path, js->val, js->val_len, w, key, d) != CN_OK)
+            if (js_line(js, 1) != 0 || st->read_line(st->path, js->val, js->val_len, w, key, d) != CN_OK)
                 rc = changed(st, w);
             more = 1;
         } else
