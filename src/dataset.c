@@ -1,8 +1,7 @@
 // dataset.c — what both dataset readers share: the deterministic order (images by id, captions by
-// (image id, caption id)), duplicate/orphan accounting, the caption window of a streamed dataset.
-// JSON field checks and UTF-8 repair: dataset_json.c. The formats themselves: dataset_coco.c,
-// dataset_jsonl.c; what is counted or dropped is documented in docs/datasets.md.
-#include <math.h>
+// (image id, caption id)), duplicate/orphan accounting, the public accessors. JSON field checks and
+// UTF-8 repair: dataset_json.c. The formats themselves: dataset_coco.c, dataset_jsonl.c; what is
+// counted or dropped is documented in docs/datasets.md.
 #include <stdlib.h>
 #include <string.h>
 
@@ -228,11 +227,7 @@ void dataset_free(Dataset *ds) {
         free(ds->images[i].file_name);
         free(ds->images[i].categories);
     }
-    for (int i = 0; ds->captions && i < ds->n_captions; i++) {
-        free(ds->captions[i].text);
-        for (int k = 0; k < ds->captions[i].n_negatives; k++) free(ds->captions[i].negatives[k]);
-        free(ds->captions[i].negatives);
-    }
+    for (int i = 0; ds->captions && i < ds->n_captions; i++) ds_caption_clear(&ds->captions[i]);
     if (ds->stream) ds_stream_free(ds->stream);
     free(ds->keys);
     for (int i = 0; i < ds->n_categories; i++) {
@@ -265,10 +260,7 @@ const DsCaption *dataset_caption(const Dataset *ds, int c) {
         // walking backwards).
         int c0 = c < st->c0 ? CN_MAX(0, c - DS_WINDOW + 1) : c;
         int n = CN_MIN(DS_WINDOW, ds->n_captions - c0);
-        for (int i = 0; i < st->c1 - st->c0; i++) {
-            free(st->win[i].text);
-            st->win[i].text = NULL;
-        }
+        for (int i = 0; i < st->c1 - st->c0; i++) ds_caption_clear(&st->win[i]);
         st->c0 = st->c1 = 0;
         if (ds_stream_read(st, ds->keys + c0, n, st->win) != CN_OK) cn_die(CN_E_DATA, "%s", cn_last_error());
         st->c0 = c0, st->c1 = c0 + n;

@@ -85,14 +85,21 @@ int js_value(JsonStream *js, int capture);
 // Inside an array, after an element: skip the ',' (1: another element follows) or the ']' (0: the
 // array ended); -1 for anything else.
 int js_array_next(JsonStream *js);
+// Capture the bytes up to the next '\n' (consumed, not captured) or the end of the file into js->val
+// (capture = 0 only skips them). 0 ok, -1 nothing left.
+int js_line(JsonStream *js, int capture);
 
-// Streamed captions: where the annotation elements are in the file, and the caption window.
+// Streamed captions: where the annotation elements (COCO) or lines (JSONL) are in the file, and the
+// caption window.
 struct DsStream {
     char *path;
+    int jsonl;              // 0: `where` indexes "annotations" from 0; 1: `where` is a JSONL line number (from 1)
+    // JSONL: one line read back (ds_jsonl_caption; set by the reader so that this file does not call it)
+    int (*read_line)(const char *path, const char *line, size_t len, int lineno, const DsKey *key, DsCaption *d);
     JsonStream js;
-    int64_t *mark;          // file offset of annotation element 8k (k = where / 8)
+    int64_t *mark;          // file offset of element 8k (k = where / 8; JSONL: of line max(1, 8k))
     int n_mark;
-    int n_where;            // annotation elements in the file
+    int n_where;            // elements in the file (JSONL: lines + 1, line numbers being 1-based)
     int c0, c1;             // the window: captions [c0, c1) in win
     DsCaption *win;
 };
@@ -101,6 +108,11 @@ enum { DS_MARK_EVERY = 8, DS_WINDOW = 512 };
 // CN_E_DATA when the file no longer matches the index.
 int ds_stream_read(DsStream *st, const DsKey *keys, int n, DsCaption *win);
 void ds_stream_free(DsStream *st);
+// One JSONL line read back for a streamed dataset (dataset_jsonl.c): the caption and negatives of
+// `key` into d; not CN_OK when the line no longer matches the index (the caller says so).
+int ds_jsonl_caption(const char *path, const char *line, size_t len, int lineno, const DsKey *key, DsCaption *d);
+// Free a caption's strings and zero it.
+void ds_caption_clear(DsCaption *c);
 
 // Parse JSON text; on error CN_E_DATA "FILE:LINE:COL: invalid JSON", or for one JSONL line
 // (jsonl_line > 0) "FILE:LINE: invalid JSON (column COL)".

@@ -1,13 +1,13 @@
-// dataset_json.c — the JSON field checks every dataset reader uses, with messages that name the file
-// and the field (ds_parse_json, ds_get_int, ds_get_string, ...), and UTF-8 repair. Below both
-// dataset.c and the streamed reader (dataset_stream.c), so neither calls back into the other.
+// dataset_json.c — what every JSON reader of the dataset family shares: UTF-8 repair, parsing with
+// FILE:LINE:COL messages, typed field readers, and blanking big values we never read. Kept apart from
+// dataset.c so that the streamed readers (dataset_stream.c) can use it without calling back into
+// the file that calls them.
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "clipneg/common.h"
 #include "dataset_internal.h"
-
 // ---- UTF-8 ---------------------------------------------------------------------------------------
 
 char *utf8_sanitize(const char *s, size_t n, int *n_bad) {

@@ -1,7 +1,8 @@
 // dataset_stream.c — reading a big JSON document without holding it: a small buffer that can
 // start at any file offset, value capture by bracket and string matching (cJSON then parses each
 // captured element alone), and the streamed dataset's caption window, read back from the
-// annotation elements' offsets that the index pass recorded (dataset_coco.c).
+// annotation elements' (or JSONL lines') offsets that the index pass recorded (dataset_coco.c,
+// dataset_jsonl.c).
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
@@ -123,6 +124,31 @@ int js_array_next(JsonStream *js) {
     return -1;
 }
 
+int js_line(JsonStream *js, int capture) {
+    js->val_len = 0;
+    int any = 0;
+    for (;;) {
+        if (js->pos == js->len && !fill(js)) break;
+        const char *p = js->buf + js->pos;
+        size_t avail = js->len - js->pos;
+        const char *nl = memchr(p, '\n', avail);
+        size_t n = nl ? (size_t)(nl - p) : avail;
+        if (capture) {
+            if (js->val_len + n + 1 > js->val_cap) {
+                while (js->val_len + n + 1 > js->val_cap) js->val_cap *= 2;
+                js->val = reallocCheck(js->val, js->val_cap);
+            }
+            memcpy(js->val + js->val_len, p, n);
+            js->val_len += n;
+        }
+        js->pos += n + (nl != NULL);
+        any = 1;
+        if (nl) break;
+    }
+    if (capture) js->val[js->val_len] = '\0';
+    return any ? 0 : -1;
+}
+
 // ---- the caption window of a streamed dataset ---------------------------------------------------------
 
 typedef struct {
@@ -134,50 +160,87 @@ static int cmp_want(const void *a, const void *b) {
     return (x->where > y->where) - (x->where < y->where);
 }
 
+void ds_caption_clear(DsCaption *c) {
+    free(c->text);
+    for (int k = 0; k < c->n_negatives; k++) free(c->negatives[k]);
+    free(c->negatives);
+    memset(c, 0, sizeof *c);
+}
+
+// Skip the element (COCO annotation or JSONL line) js is positioned at: 0 ok, -1 the file ended.
+static int skip_one(DsStream *st) {
+    if (st->jsonl) return js_line(&st->js, 0);
+    return js_value(&st->js, 0) == 0 && js_array_next(&st->js) == 1 ? 0 : -1;
+}
+
+// The element at `where` is not what the index pass saw.
+static int changed(const DsStream *st, int w) {
+    const char *why = "no longer matches the index made when the run started (the file was changed during the run?)";
+    if (st->jsonl) return cn_fail(CN_E_DATA, "%s:%d: %s", st->path, w, why);
+    return cn_fail(CN_E_DATA, "%s: annotations[%d] %s", st->path, w, why);
+}
+
+// Read the COCO annotation element js is positioned at into d; *more: another element follows.
+static int coco_read_one(DsStream *st, int w, const DsKey *key, DsCaption *d, int *more) {
+    JsonStream *js = &st->js;
+    cJSON *item = js_value(js, 1) == 0 ? cJSON_ParseWithLength(js->val, js->val_len) : NULL;
+    JsonPlace place = {.path = st->path};
+    snprintf(place.where, sizeof place.where, "annotations[%d]", w);
+    int64_t id = 0;
+    int rc = CN_OK;
+    if (!item || ds_get_int(&place, item, "id", 1, &id, NULL) != CN_OK || id != key->id ||
+        ds_get_string(&place, item, "caption", 1, 0, 0, &d->text, NULL) != CN_OK)
+        rc = changed(st, w);
+    cJSON_Delete(item);
+    *more = js_array_next(js) == 1;
+    return rc;
+}
+
 int ds_stream_read(DsStream *st, const DsKey *keys, int n, DsCaption *win) {
     Want *want = mallocCheck(sizeof *want * (size_t)(n + 1));
     for (int i = 0; i < n; i++) want[i] = (Want){keys[i].where, i};
     qsort(want, (size_t)n, sizeof *want, cmp_want);  // file order: nearby elements are read once
     JsonStream *js = &st->js;
     js->pos = js->len = 0;  // read the file afresh, never bytes buffered by an earlier call
-    int at = -1, rc = CN_OK;  // the annotation element js is positioned at (-1: unknown)
+    int at = -1, rc = CN_OK;  // the element (annotation index / line number) js is positioned at (-1: unknown)
     for (int i = 0; i < n && rc == CN_OK; i++) {
         int w = want[i].where;
-        if (w < 0 || w >= st->n_where) {
-            rc = cn_fail(CN_E_INTERNAL, "%s: annotation %d is not in the index", st->path, w);
+        if (w < st->jsonl || w >= st->n_where) {
+            rc = cn_fail(CN_E_INTERNAL, "%s: element %d is not in the index", st->path, w);
             break;
         }
         if (at < 0 || w < at || w / DS_MARK_EVERY != at / DS_MARK_EVERY) {
             js_seek(js, st->mark[w / DS_MARK_EVERY]);
-            at = w / DS_MARK_EVERY * DS_MARK_EVERY;
+            at = CN_MAX(st->jsonl, w / DS_MARK_EVERY * DS_MARK_EVERY);  // (JSONL lines count from 1)
         }
         for (; at < w; at++)
-            if (js_value(js, 0) != 0 || js_array_next(js) != 1) break;
-        cJSON *item = at == w && js_value(js, 1) == 0 ? cJSON_ParseWithLength(js->val, js->val_len) : NULL;
-        JsonPlace place = {.path = st->path};
-        snprintf(place.where, sizeof place.where, "annotations[%d]", w);
-        int64_t id = 0;
+            if (skip_one(st) != 0) break;
+        const DsKey *key = &keys[want[i].slot];
         DsCaption *d = &win[want[i].slot];
         memset(d, 0, sizeof *d);
-        if (!item || ds_get_int(&place, item, "id", 1, &id, NULL) != CN_OK || id != keys[want[i].slot].id ||
-            ds_get_string(&place, item, "caption", 1, 0, 0, &d->text, NULL) != CN_OK)
-            rc = cn_fail(CN_E_DATA, "%s: %s no longer matches the index made when the run started (the file was "
-                         "changed during the run?)", st->path, place.where);
-        cJSON_Delete(item);
-        d->id = keys[want[i].slot].id;
-        d->image_index = keys[want[i].slot].image_index;
-        at = js_array_next(js) == 1 ? w + 1 : -1;
+        int more = 0;
+        if (at != w)
+            rc = changed(st, w);
+        else if (st->jsonl) {
+            if (js_line(js, 1) != 0 || st->read_line(st->path, js->val, js->val_len, w, key, d) != CN_OK)
+                rc = changed(st, w);
+            more = 1;
+        } else
+            rc = coco_read_one(st, w, key, d, &more);
+        d->id = key->id;
+        d->image_index = key->image_index;
+        at = more ? w + 1 : -1;
     }
     free(want);
     if (rc != CN_OK)
-        for (int i = 0; i < n; i++) free(win[i].text), win[i].text = NULL;
+        for (int i = 0; i < n; i++) ds_caption_clear(&win[i]);
     return rc;
 }
 
 void ds_stream_free(DsStream *st) {
     if (!st) return;
     js_close(&st->js);
-    for (int i = 0; i < st->c1 - st->c0; i++) free(st->win[i].text);
+    for (int i = 0; i < st->c1 - st->c0; i++) ds_caption_clear(&st->win[i]);
     free(st->win);
     free(st->mark);
     free(st->path);

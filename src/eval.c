@@ -124,7 +124,7 @@ static int load_inputs(Eval *e) {
     else if (j->dataset_kind == DATASET_CLASSIFY) // classification hook: labelled images, classes, templates
         rc = eval_classify_load(e);
     else
-        rc = dataset_load_jsonl(&e->ds, j->manifest, j->images_dir, j->max_images);
+        rc = dataset_open_jsonl(&e->ds, j->manifest, j->images_dir, j->max_images);
     e->have_ds = rc == CN_OK;
     if (rc == CN_OK && (e->ds.n_images == 0 || e->ds.n_captions == 0))
         rc =
@@ -261,10 +261,7 @@ int eval_run(const EvalOptions *opt) {
     e->lock_fd = -1;
     eval_signals_install();
     eval_test_hooks_read(e);
-    // HDF5 keeps freed blocks on free lists for reuse, by default up to 16 MB per kind: memory that
-    // grows with the number of writes (so with the caption count) and is never given back. Small
-    // lists cost nothing measurable here; the per-rank memory must stay flat (docs/performance.md).
-    H5set_free_list_limits(256 << 10, 64 << 10, 256 << 10, 64 << 10, 1 << 20, 256 << 10);
+    h5_limit_free_lists();
     int rc = load_inputs(e);
     if (rc == CN_OK) {
         H5Shape *sh = &e->shape;

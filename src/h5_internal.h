@@ -21,6 +21,11 @@
 // CN_OK when `level` (0..9) can be used with this HDF5 (0 always can), else CN_E_CONFIG naming the
 // version found and the one needed.
 int h5_compression_check(int level);
+// HDF5 keeps freed blocks on free lists for reuse, by default up to 16 MB per kind: memory that
+// grows with the number of reads and writes (so with the caption count: eval's writes, reduce's and
+// export-tsne's chunked reads) and is never given back. Small lists cost nothing measurable; the
+// per-rank memory must stay flat (docs/performance.md). Called once before the file work.
+void h5_limit_free_lists(void);
 
 // Dataset creation properties: chunked when every dim is > 0, with shuffle + deflate `level` when
 // level > 0; contiguous for empty datasets or when level < 0. Chunks: `hint` (per axis, 0 = whole

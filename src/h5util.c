@@ -148,6 +148,10 @@ hid_t h5_type(H5Kind k) {
     return -1;
 }
 
+void h5_limit_free_lists(void) {
+    H5set_free_list_limits(256 << 10, 64 << 10, 256 << 10, 64 << 10, 1 << 20, 256 << 10);
+}
+
 void utc_now_iso(char buf[32]) {
     time_t t = time(NULL);
     struct tm tm;

@@ -24,6 +24,7 @@ static const char *g_path = "";  // file name for messages (the last file opened
 
 int rio_open(const char *path, int writable, hid_t *file) {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);  // we report errors ourselves, naming the dataset
+    h5_limit_free_lists();
     g_path = path;
     *file = H5I_INVALID_HID;
     if (access(path, writable ? (R_OK | W_OK) : R_OK) != 0)
@@ -75,6 +76,8 @@ int rio_shape(hid_t file, const char *path, int *rank, int64_t dims[2]) {
     return rc;
 }
 
+enum { RIO_READ_ROWS = 16384 };  // rows per H5Dread (see rio_read)
+
 int rio_read(hid_t file, const char *path, hid_t memtype, int64_t r0, int64_t nr, int64_t c0, int64_t nc,
              void *out) {
     int nd;
@@ -88,11 +91,17 @@ int rio_read(hid_t file, const char *path, hid_t memtype, int64_t r0, int64_t nr
     if (nr == 0 || nc == 0) return CN_OK;
     hid_t d = H5Dopen2(file, path, H5P_DEFAULT);
     hid_t fs = H5Dget_space(d);
-    hsize_t start[2] = {(hsize_t)r0, (hsize_t)c0}, count[2] = {(hsize_t)nr, (hsize_t)nc};
-    H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL);
-    hid_t ms = H5Screate_simple(nd, count, NULL);
-    herr_t e = H5Dread(d, memtype, ms, fs, H5P_DEFAULT, out);
-    H5Sclose(ms);
+    size_t row_bytes = H5Tget_size(memtype) * (size_t)nc;
+    herr_t e = 0;
+    // In blocks of rows: one H5Dread keeps a record (a few KB) per chunk it touches until it returns,
+    // so reading a whole per-text array of a big run at once would cost memory per caption.
+    for (int64_t b0 = 0; b0 < nr && e >= 0; b0 += RIO_READ_ROWS) {
+        hsize_t start[2] = {(hsize_t)(r0 + b0), (hsize_t)c0}, count[2] = {(hsize_t)CN_MIN(RIO_READ_ROWS, nr - b0), (hsize_t)nc};
+        H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL);
+        hid_t ms = H5Screate_simple(nd, count, NULL);
+        e = H5Dread(d, memtype, ms, fs, H5P_DEFAULT, (char *)out + (size_t)b0 * row_bytes);
+        H5Sclose(ms);
+    }
     H5Sclose(fs);
     H5Dclose(d);
     if (e < 0) return cn_fail(CN_E_DATA, "%s: reading %s failed (wrong type or damaged file)", g_path, path);

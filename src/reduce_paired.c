@@ -33,30 +33,31 @@ static void unpack(const double *s, Moments *m, ContrastCounts *cc) {
     cc->diff.min = s[C_MIN], cc->diff.max = s[C_MAX];
 }
 
-// All-gather variable-length runs of doubles in rank order (= caption order: ranks own
-// contiguous caption ranges). Returns the total and a malloc'ed array.
-static double *gather_in_rank_order(const double *mine, int64_t n_mine, int64_t *n_total) {
-    int nranks = cn_nranks();
-    long long mine_ll = n_mine;
-    long long *all = mallocCheck(sizeof(long long) * (size_t)nranks);
-    MPI_Allgather(&mine_ll, 1, MPI_LONG_LONG, all, 1, MPI_LONG_LONG, MPI_COMM_WORLD);
-    int *counts = mallocCheck(sizeof(int) * (size_t)nranks), *displs = mallocCheck(sizeof(int) * (size_t)nranks);
-    long long total = 0;
-    for (int r = 0; r < nranks; r++) {
-        if (all[r] > 2147483647LL || total > 2147483647LL)
-            cn_die(CN_E_INTERNAL, "bootstrap: more than 2^31 pairs on one rank");
-        counts[r] = (int)all[r];
-        displs[r] = (int)total;
-        total += all[r];
+// One negative variant's paired differences (neg - base, as doubles: exact for float32 inputs), in
+// caption order, over all captions: the bootstrap's input. Every rank reads them from the file
+// itself, one variant at a time, so a rank holds 8 bytes per caption for one variant (not for all
+// of them, plus a gathered copy); the values and their order are those of the rank-order gather
+// this replaces, so the resamples are unchanged.
+static int read_diffs(hid_t file, int64_t n_cap, int64_t block, int V, int base, int v, float *rows,
+                      double **out, int64_t *n_out) {
+    double *d = mallocCheck(sizeof(double) * (size_t)(n_cap > 0 ? n_cap : 1));
+    int64_t n = 0;
+    int rc = CN_OK;
+    ContrastCounts scratch;  // (contrast_add says which pairs count: both values present)
+    contrast_init(&scratch);
+    for (int64_t r0 = 0; r0 < n_cap && rc == CN_OK; r0 += block) {
+        int64_t nr = CN_MIN(block, n_cap - r0);
+        rc = rio_read(file, "/similarity/paired", H5T_NATIVE_FLOAT, r0, nr, 0, V, rows);
+        for (int64_t i = 0; rc == CN_OK && i < nr; i++)
+            if (contrast_add(&scratch, rows[i * V + base], rows[i * V + v]))
+                d[n++] = (double)rows[i * V + v] - (double)rows[i * V + base];
     }
-    double *out = mallocCheck(sizeof(double) * (size_t)(total > 0 ? total : 1));
-    MPI_Allgatherv(mine, (int)n_mine, MPI_DOUBLE, out, counts, displs, MPI_DOUBLE, MPI_COMM_WORLD);
-    free(all);
-    free(counts);
-    free(displs);
-    *n_total = total;
-    return out;
+    *out = d, *n_out = n;
+    return rc;
 }
+
+// A negative variant compared with the base (the positive caption).
+static int is_contrast(const ReduceResult *r, int v) { return r->base >= 0 && r->polarity[v] == 1 && v != r->base; }
 
 int reduce_paired_stats(hid_t file, const ReduceOptions *o, ReduceResult *r) {
     const int V = r->V, base = r->base;
@@ -76,13 +77,6 @@ int reduce_paired_stats(hid_t file, const ReduceOptions *o, ReduceResult *r) {
     double *states = callocCheck((size_t)(n_blocks > 0 ? n_blocks : 1) * (size_t)V, STATE_LEN * sizeof(double));
     int64_t *fine = callocCheck((size_t)V * REDUCE_FINE_BINS, sizeof(int64_t));
     int64_t *coarse = callocCheck((size_t)V * REDUCE_HIST_BINS, sizeof(int64_t));
-    int64_t c_lo = b0 * block, c_hi = CN_MIN(b1 * block, n_cap);
-    if (c_hi < c_lo) c_hi = c_lo;
-    // this rank's paired differences, per variant, in caption order (bootstrap input)
-    double **diffs = callocCheck((size_t)V, sizeof(double *));
-    int64_t *n_diffs = callocCheck((size_t)V, sizeof(int64_t));
-    for (int v = 0; v < V; v++)
-        if (base >= 0 && r->polarity[v] == 1 && v != base) diffs[v] = mallocCheck(sizeof(double) * (size_t)(c_hi - c_lo + 1));
     float *rows = mallocCheck(sizeof(float) * (size_t)(block * V));
 
     for (int64_t b = b0; b < b1 && rc == CN_OK; b++) {
@@ -101,13 +95,11 @@ int reduce_paired_stats(hid_t file, const ReduceOptions *o, ReduceResult *r) {
                 moments_add(&m, s);
                 fv[hist_bin(s, REDUCE_FINE_BINS)]++;
                 hv[hist_bin(s, REDUCE_HIST_BINS)]++;
-                if (diffs[v] && contrast_add(&cc, rows[i * V + base], s))
-                    diffs[v][n_diffs[v]++] = (double)s - (double)rows[i * V + base];
+                if (is_contrast(r, v)) contrast_add(&cc, rows[i * V + base], s);
             }
             pack(states + ((size_t)b * V + v) * STATE_LEN, &m, &cc);
         }
     }
-    free(rows);
     // A read error on one rank must stop every rank before the collectives below.
     int worst = rc;
     MPI_Allreduce(&rc, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
@@ -150,7 +142,7 @@ int reduce_paired_stats(hid_t file, const ReduceOptions *o, ReduceResult *r) {
         for (int k = 0; k < 5; k++)
             *q[k] = in_range ? hist_quantile(fv, REDUCE_FINE_BINS, m.n, qs[k], m.min, m.max) : NAN;
 
-        if (!diffs[v]) {  // not a negative variant (or the base itself): no contrast
+        if (!(is_contrast(r, v))) {  // not a negative variant (or the base itself): no contrast
             r->n_pairs[v] = r->n_flips[v] = r->n_wins[v] = r->n_ties[v] = -1;
             r->flip_share[v] = r->neg_accuracy[v] = r->mean_diff[v] = r->std_diff[v] = NAN;
             r->cohens_d[v] = r->ci_low[v] = r->ci_high[v] = NAN;
@@ -164,16 +156,21 @@ int reduce_paired_stats(hid_t file, const ReduceOptions *o, ReduceResult *r) {
         r->std_diff[v] = moments_std(&cc.diff);
         r->cohens_d[v] = contrast_cohens_d(&cc);
         int64_t n_all;
-        double *all = gather_in_rank_order(diffs[v], n_diffs[v], &n_all);
+        double *all;
+        rc = read_diffs(file, n_cap, block, V, base, v, rows, &all, &n_all);
+        MPI_Allreduce(&rc, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);  // (bootstrap_ci is collective)
+        if (worst != CN_OK) {
+            free(all);
+            if (rc == CN_OK) rc = cn_fail(worst, "another rank failed reading /similarity/paired");
+            goto done;
+        }
         if (n_all != cc.n_pairs) cn_die(CN_E_INTERNAL, "bootstrap input has %lld pairs, counted %lld",
                                         (long long)n_all, (long long)cc.n_pairs);
         bootstrap_ci(all, n_all, o->bootstrap, o->seed, v, &r->ci_low[v], &r->ci_high[v]);
         free(all);
     }
 done:
-    for (int v = 0; v < V; v++) free(diffs[v]);
-    free(diffs);
-    free(n_diffs);
+    free(rows);
     free(states);
     free(fine);
     free(coarse);

@@ -55,21 +55,44 @@ static int cmp_i64(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+// The partial Fisher-Yates shuffle of [0, n) without the n-entry array (millions of texts): only
+// positions a swap moved are stored, in an open-addressing map of at most 2k entries. Step j swaps
+// positions j and r >= j, and no later step touches position j again, so the value it places
+// there is the j-th pick: the same picks, in the same order, as the array version.
+typedef struct {
+    int64_t *pos, *val;  // pos -1 = empty
+    size_t mask;
+} SwapMap;
+
+static int64_t *swap_slot(SwapMap *m, int64_t pos) {
+    size_t h = (size_t)splitmix64_at(0, (uint64_t)pos) & m->mask;
+    while (m->pos[h] >= 0 && m->pos[h] != pos) h = (h + 1) & m->mask;
+    if (m->pos[h] < 0) m->pos[h] = pos, m->val[h] = pos;  // untouched position: holds itself
+    return &m->val[h];
+}
+
 void tsne_sample(int64_t n, int64_t k, uint64_t key, int64_t *out) {
     if (k >= n) {
         for (int64_t i = 0; i < n; i++) out[i] = i;
         return;
     }
-    int64_t *a = mallocCheck(sizeof(int64_t) * (size_t)(n > 0 ? n : 1));
-    for (int64_t i = 0; i < n; i++) a[i] = i;
+    SwapMap m;
+    size_t cap = 64;
+    while (cap < 4 * (size_t)k) cap *= 2;  // load <= 1/2
+    m.mask = cap - 1;
+    m.pos = mallocCheck(sizeof(int64_t) * cap);
+    m.val = mallocCheck(sizeof(int64_t) * cap);
+    for (size_t i = 0; i < cap; i++) m.pos[i] = -1;
     for (int64_t j = 0; j < k; j++) {
         int64_t r = j + (int64_t)(splitmix64_at(key, (uint64_t)j) % (uint64_t)(n - j));
-        int64_t t = a[j];
-        a[j] = a[r];
-        a[r] = t;
+        int64_t *aj = swap_slot(&m, j), vj = *aj;
+        int64_t *ar = swap_slot(&m, r);  // (after aj: a new entry never moves an old one)
+        out[j] = *ar;
+        *ar = vj;
+        *swap_slot(&m, j) = out[j];
     }
-    memcpy(out, a, sizeof(int64_t) * (size_t)k);
-    free(a);
+    free(m.pos);
+    free(m.val);
     qsort(out, (size_t)k, sizeof(int64_t), cmp_i64);
 }
 
@@ -162,7 +185,6 @@ static int build_sample(hid_t file, const TsneOptions *o, Sample *s) {
     int8_t *pol = mallocCheck((size_t)V + 1), *chosen = mallocCheck((size_t)V + 1);
     int8_t *img_status = NULL, *txt_status = NULL;
     int32_t *image_index = NULL;
-    int64_t *cand = NULL;
     if ((rc = rio_read(file, "/variants/polarity", H5T_NATIVE_INT8, 0, V, 0, 1, pol))) goto done;
     if ((rc = choose_variants(file, o, names, pol, (int)V, chosen))) goto done;
     if ((rc = rio_shape(file, "/images/status", &nd, dims))) goto done;
@@ -191,30 +213,26 @@ static int build_sample(hid_t file, const TsneOptions *o, Sample *s) {
     s->variant = mallocCheck(sizeof(int32_t) * (size_t)(s->n + 1));
     s->image_index = mallocCheck(sizeof(int32_t) * (size_t)(s->n + 1));
     s->caption_index = mallocCheck(sizeof(int32_t) * (size_t)(s->n + 1));
-    int64_t max_avail = CN_MAX(CN_MAX(s->avail[0], s->avail[1]), CN_MAX(s->avail[2], s->avail[3]));
-    cand = mallocCheck(sizeof(int64_t) * (size_t)(max_avail + 1));
-    int64_t *pick = mallocCheck(sizeof(int64_t) * (size_t)(max_avail + 1));
+    int64_t max_quota = CN_MAX(CN_MAX(s->quota[0], s->quota[1]), CN_MAX(s->quota[2], s->quota[3]));
+    int64_t *pick = mallocCheck(sizeof(int64_t) * (size_t)(max_quota + 1));
     int64_t p = 0;
     for (int k = 0; k < TSNE_KINDS; k++) {
-        int64_t nc = 0;
-        if (k == TSNE_IMAGE) {
-            for (int64_t i = 0; i < n_img; i++)
-                if (img_status[i] == 1) cand[nc++] = i;
-        } else {
-            for (int64_t t = 0; t < n_text; t++) {
-                int v = (int)(t % V);
-                int kind = pol[v] == 0 ? TSNE_POSITIVE : pol[v] == 1 ? TSNE_NEGATIVE : TSNE_OTHER;
-                if (chosen[v] && txt_status[t] == 0 && kind == k) cand[nc++] = t;
-            }
-        }
-        tsne_sample(nc, s->quota[k], splitmix64_at(o->seed, (uint64_t)k), pick);
-        for (int64_t j = 0; j < s->quota[k]; j++, p++) {
-            int64_t row = cand[pick[j]];
+        // pick: ascending ranks among this kind's candidates; the candidates are walked in row order
+        // (never listed: 8 bytes per text) and the picked ranks taken as they come
+        tsne_sample(s->avail[k], s->quota[k], splitmix64_at(o->seed, (uint64_t)k), pick);
+        int64_t n_rows = k == TSNE_IMAGE ? n_img : n_text, nc = 0, j = 0;
+        for (int64_t row = 0; row < n_rows && j < s->quota[k]; row++) {
+            int v = (int)(row % V);
+            int kind = pol[v] == 0 ? TSNE_POSITIVE : pol[v] == 1 ? TSNE_NEGATIVE : TSNE_OTHER;
+            int is_cand = k == TSNE_IMAGE ? img_status[row] == 1 : chosen[v] && txt_status[row] == 0 && kind == k;
+            if (!is_cand || nc++ != pick[j]) continue;
+            j++;
             s->row[p] = row;
             s->kind[p] = (int8_t)k;
             s->variant[p] = k == TSNE_IMAGE ? -1 : (int32_t)(row % V);
             s->caption_index[p] = k == TSNE_IMAGE ? -1 : (int32_t)(row / V);
             s->image_index[p] = k == TSNE_IMAGE ? (int32_t)row : image_index[row / V];
+            p++;
         }
     }
     free(pick);
@@ -233,7 +251,6 @@ done:
     free(img_status);
     free(txt_status);
     free(image_index);
-    free(cand);
     return rc;
 }
 

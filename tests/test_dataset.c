@@ -370,46 +370,51 @@ static void test_jsonl_duplicates(void) {
 
 // ---- streamed datasets (dataset_open_coco) ----------------------------------------------------------
 
-// The streamed dataset must equal the resident one field by field; its captions are read back from
-// the file on demand (asked for backwards and in jumps, so the window is re-read many times).
+// dataset_open_coco == dataset_load_coco (check_same_dataset below).
+static void check_same_dataset(Dataset *a, Dataset *b);
+
 static void check_streamed_equals_resident(const char *caps, const char *inst, int max_images) {
     Dataset a, b;
     int ra = dataset_load_coco(&a, caps, "imgs", inst, max_images);
     int rb = dataset_open_coco(&b, caps, "imgs", inst, max_images);
     CHECK_INT(ra, CN_OK);
     CHECK_INT(rb, CN_OK);
-    if (ra != CN_OK || rb != CN_OK) {
-        if (ra == CN_OK) dataset_free(&a);
-        if (rb == CN_OK) dataset_free(&b);
-        return;
+    if (ra == CN_OK && rb == CN_OK) check_same_dataset(&a, &b);
+    if (ra == CN_OK) dataset_free(&a);
+    if (rb == CN_OK) dataset_free(&b);
+}
+
+// b (streamed) equals a (resident) field by field, negatives included; b's captions are read back
+// forwards, backwards and in jumps, so the window is re-read many times.
+static void check_same_dataset(Dataset *a, Dataset *b) {
+    CHECK(b->captions == NULL);  // the index holds no caption text, only keys
+    CHECK(b->stream != NULL);
+    CHECK_INT(b->n_captions, a->n_captions);
+    CHECK_INT(b->n_images, a->n_images);
+    CHECK_INT(b->n_duplicate_ids, a->n_duplicate_ids);
+    CHECK_INT(b->n_captions_without_image, a->n_captions_without_image);
+    CHECK_INT(b->n_empty_captions, a->n_empty_captions);
+    CHECK_INT(b->n_invalid_utf8, a->n_invalid_utf8);
+    CHECK_INT(b->n_dropped_by_max_images, a->n_dropped_by_max_images);
+    for (int i = 0; i < a->n_images && i < b->n_images; i++) {
+        CHECK_INT(b->images[i].id, a->images[i].id);
+        CHECK_STR(b->images[i].file_name, a->images[i].file_name);
+        CHECK_INT(b->images[i].first_caption, a->images[i].first_caption);
+        CHECK_INT(b->images[i].n_captions, a->images[i].n_captions);
+        CHECK_INT(b->images[i].n_categories, a->images[i].n_categories);
     }
-    CHECK(b.captions == NULL);  // the index holds no caption text, only keys
-    CHECK(b.stream != NULL);
-    CHECK_INT(b.n_captions, a.n_captions);
-    CHECK_INT(b.n_images, a.n_images);
-    CHECK_INT(b.n_duplicate_ids, a.n_duplicate_ids);
-    CHECK_INT(b.n_captions_without_image, a.n_captions_without_image);
-    CHECK_INT(b.n_empty_captions, a.n_empty_captions);
-    CHECK_INT(b.n_invalid_utf8, a.n_invalid_utf8);
-    CHECK_INT(b.n_dropped_by_max_images, a.n_dropped_by_max_images);
-    for (int i = 0; i < a.n_images && i < b.n_images; i++) {
-        CHECK_INT(b.images[i].id, a.images[i].id);
-        CHECK_INT(b.images[i].first_caption, a.images[i].first_caption);
-        CHECK_INT(b.images[i].n_captions, a.images[i].n_captions);
-        CHECK_INT(b.images[i].n_categories, a.images[i].n_categories);
-    }
-    int n = a.n_captions < b.n_captions ? a.n_captions : b.n_captions, bad = 0;
+    int n = a->n_captions < b->n_captions ? a->n_captions : b->n_captions, bad = 0;
     for (int pass = 0; pass < 3; pass++)
         for (int k = 0; k < (pass == 2 ? 100 : n); k++) {
             int c = pass == 0 ? k : pass == 1 ? n - 1 - k : (int)((long long)k * 7919 % n);
-            const DsCaption *x = &a.captions[c], *y = dataset_caption(&b, c);
-            if (y->id != x->id || y->image_index != x->image_index || strcmp(y->text, x->text) ||
-                dataset_caption_id(&b, c) != x->id || dataset_caption_image(&b, c) != x->image_index)
-                bad++;
+            const DsCaption *x = &a->captions[c], *y = dataset_caption(b, c);
+            int same = y->id == x->id && y->image_index == x->image_index && !strcmp(y->text, x->text) &&
+                       dataset_caption_id(b, c) == x->id && dataset_caption_image(b, c) == x->image_index &&
+                       y->n_negatives == x->n_negatives;
+            for (int j = 0; same && j < x->n_negatives; j++) same = !strcmp(y->negatives[j], x->negatives[j]);
+            bad += !same;
         }
     CHECK_INT(bad, 0);
-    dataset_free(&a);
-    dataset_free(&b);
 }
 
 static void write_text(const char *path, const char *text) {
@@ -486,6 +491,54 @@ static void test_streamed(const char *shared) {
     rmdir(dir);
 }
 
+// ---- streamed JSONL manifests (dataset_open_jsonl) ---------------------------------------------------
+
+static void check_jsonl_streamed_equals_resident(const char *path, int max_images) {
+    Dataset a, b;
+    int ra = dataset_load_jsonl(&a, path, NULL, max_images);
+    int rb = dataset_open_jsonl(&b, path, NULL, max_images);
+    CHECK_INT(ra, CN_OK);
+    CHECK_INT(rb, CN_OK);
+    if (ra == CN_OK && rb == CN_OK) check_same_dataset(&a, &b);
+    if (ra == CN_OK) dataset_free(&a);
+    if (rb == CN_OK) dataset_free(&b);
+}
+
+static void test_jsonl_streamed(void) {
+    check_jsonl_streamed_equals_resident(data_path("manifest_ok.jsonl"), 0);
+    check_jsonl_streamed_equals_resident(data_path("manifest_ok.jsonl"), 1);
+    char dir[] = "/tmp/clipneg_test_jsonl_XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char path[256];
+    snprintf(path, sizeof path, "%s/m.jsonl", dir);
+    // Many lines (several marks and windows): blank lines, lines without "id" (the line number),
+    // repeated ids, long lines (past the 8 KiB read buffer), negatives, no final newline.
+    FILE *fp = fopenCheck(path, "wb");
+    for (int i = 0; i < 3000; i++) {
+        if (i % 97 == 5) fputs("   \n", fp);
+        fprintf(fp, "{\"image\": \"im%d.jpg\", \"caption\": \"caption %d", (i * 13) % 41, i);
+        if (i % 501 == 0) for (int k = 0; k < 1200; k++) fputs(" long", fp);
+        fputs("\"", fp);
+        if (i % 3) fprintf(fp, ", \"id\": %d", (i * 7919) % 2500 + 10000);
+        if (i % 4 == 1) fprintf(fp, ", \"negatives\": [\"no %d\", \"\"]", i);
+        fputs(i == 2999 ? "}" : "}\n", fp);
+    }
+    fcloseCheck(fp);
+    check_jsonl_streamed_equals_resident(path, 0);
+    check_jsonl_streamed_equals_resident(path, 7);
+    // A line changed after the index was made is noticed, not misread.
+    write_text(path, "{\"image\": \"a.jpg\", \"caption\": \"x\", \"id\": 1}\n");
+    Dataset ds;
+    CHECK_INT(dataset_open_jsonl(&ds, path, NULL, 0), CN_OK);
+    write_text(path, "{\"image\": \"a.jpg\", \"caption\": \"x\", \"id\": 2}\n");
+    DsCaption one;
+    CHECK_INT(ds_stream_read(ds.stream, ds.keys, 1, &one), CN_E_DATA);
+    CHECK(strstr(cn_last_error(), "m.jsonl:1: no longer matches the index") != NULL);
+    dataset_free(&ds);
+    remove(path);
+    rmdir(dir);
+}
+
 int main(void) {
     const char *src = getenv("CLIPNEG_SOURCE_DIR");
     if (src && chdir(src) != 0) {
@@ -502,6 +555,7 @@ int main(void) {
     test_jsonl_duplicates();
     test_escaped_nul();
     test_streamed(shared ? shared : "../shared");
+    test_jsonl_streamed();
     if (g_failures) {
         fprintf(stderr, "%d check(s) failed\n", g_failures);
         return 1;

@@ -197,6 +197,30 @@ static void test_tsne_pieces(void) {
     int64_t pick[50];
     tsne_sample(1000, 50, 99, pick);
     for (int i = 1; i < 50; i++) CHECK_MSG(pick[i] > pick[i - 1] && pick[i] < 1000, "sorted, distinct, in range");
+    // The stored-swaps shuffle picks exactly what the textbook array version picks (the sample, and
+    // so /tsne, must not change with the implementation): reference written out here.
+    for (int t = 0; t < 4; t++) {
+        const int64_t n = t == 0 ? 1000 : t == 1 ? 7 : t == 2 ? 100000 : 5000, k = t == 0 ? 50 : t == 1 ? 6 : t == 2 ? 3000 : 4999;
+        int64_t *a = malloc(sizeof(int64_t) * (size_t)n), *ref = malloc(sizeof(int64_t) * (size_t)k);
+        int64_t *got = malloc(sizeof(int64_t) * (size_t)k);
+        for (int64_t i = 0; i < n; i++) a[i] = i;
+        for (int64_t j = 0; j < k; j++) {
+            int64_t r = j + (int64_t)(splitmix64_at(1234 + (uint64_t)t, (uint64_t)j) % (uint64_t)(n - j));
+            int64_t x = a[j];
+            a[j] = a[r], a[r] = x;
+        }
+        for (int64_t j = 0; j < k; j++) ref[j] = a[j];
+        for (int64_t j = 1; j < k; j++)  // insertion sort: the reference stays independent of qsort
+            for (int64_t i = j; i > 0 && ref[i] < ref[i - 1]; i--) {
+                int64_t x = ref[i];
+                ref[i] = ref[i - 1], ref[i - 1] = x;
+            }
+        tsne_sample(n, k, 1234 + (uint64_t)t, got);
+        int same = 1;
+        for (int64_t j = 0; j < k; j++) same &= got[j] == ref[j];
+        CHECK_MSG(same, "tsne_sample == array Fisher-Yates (n %lld, k %lld)", (long long)n, (long long)k);
+        free(a), free(ref), free(got);
+    }
     // PCA: eigenpairs of a symmetric matrix with known spectrum, signs by the largest loading
     enum { D = 4 };
     double C[D * D] = {4, 1, 0, 0, 1, 4, 0, 0, 0, 0, 2, 0, 0, 0, 0, -1};  // eigenvalues 5, 3, 2, -1

@@ -102,22 +102,45 @@ def coco_subset(path_out, n_images, replicate=1):
     return len(sub["annotations"])
 
 
-def measure_rss(clipneg, job, work, env, threads, factors, repeats):
+def jsonl_subset(path_out, replicate=1):
+    """The coco-mini captions as a JSONL manifest ({"image", "caption", "id"} per line, image paths
+    relative to val2017/), each annotation repeated `replicate` times under new ids, in the same
+    order as coco_subset. Returns the number of lines."""
+    caps = json.load(open(os.path.join(COCO, "annotations", "captions_val2017.json")))
+    names = {im["id"]: im["file_name"] for im in caps["images"]}
+    n = 0
+    with open(path_out, "w") as f:
+        for r in range(replicate):
+            for a in caps["annotations"]:
+                f.write(json.dumps({"image": names[a["image_id"]], "caption": a["caption"],
+                                    "id": a["id"] * 1000 + r}) + "\n")
+                n += 1
+    return n
+
+
+def measure_rss(clipneg, job, work, env, threads, factors, repeats, fmt="coco"):
     """Peak RSS of one rank (the singleton, no launcher) running `job` on the coco-mini captions
     replicated k times, for each k in `factors` ("1,10,100"): [(k, captions, [MiB per repeat],
-    [seconds per repeat])]. Each run is a fresh interpreter whose only child is clipneg, so
-    ru_maxrss is that run's alone."""
+    [seconds per repeat])]. fmt "jsonl" feeds the same captions as a JSONL manifest. Each run is a
+    fresh interpreter whose only child is clipneg, so ru_maxrss is that run's alone."""
     out = []
     for k in [int(x) for x in factors.split(",") if x.strip()]:
-        p = os.path.join(work, f"captions_x{k}.json")
-        n_caps = coco_subset(p, 0, replicate=k)
+        if fmt == "jsonl":
+            p = os.path.join(work, f"captions_x{k}.jsonl")
+            n_caps = jsonl_subset(p, replicate=k)
+            data = ["--set", "dataset.format=jsonl", "--set", f"dataset.manifest={p}", "--set", "dataset.captions=",
+                    "--set", "dataset.instances=", "--set", f"dataset.images={os.path.join(COCO, 'val2017')}"]
+        else:
+            p = os.path.join(work, f"captions_x{k}.json")
+            n_caps = coco_subset(p, 0, replicate=k)
+            data = ["--set", f"dataset.captions={p}"]
         probe = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
                  "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss if r.returncode == 0 else -1)")
         mib, secs = [], []
         for r in range(repeats):
             t0 = time.perf_counter()
             kib = int(sh([sys.executable, "-c", probe, clipneg, "eval", job, "--output",
-                          os.path.join(work, f"rss{k}.h5"), "--fresh", "--set", f"dataset.captions={p}",
+                          os.path.join(work, f"rss{k}.h5"), "--fresh"] + data + [
                           "--set", "output.embeddings=false", "--set", f"run.threads={threads}"], env).split()[-1])
             if kib < 0:
                 sys.exit(f"eval failed on the x{k} caption set")
@@ -128,6 +151,66 @@ def measure_rss(clipneg, job, work, env, threads, factors, repeats):
         os.remove(p)
         out.append((k, n_caps, mib, secs))
     return out
+
+
+def peak_rss_mib(cmd, env):
+    """Peak RSS (MiB) of one run of cmd, alone in a fresh interpreter (ru_maxrss of its only child)."""
+    probe = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL); "
+             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss if r.returncode == 0 else -1)")
+    kib = int(sh([sys.executable, "-c", probe] + cmd, env).split()[-1])
+    if kib < 0:
+        sys.exit(f"failed: {' '.join(cmd)}")
+    return kib / 1024
+
+
+def measure_tools_rss(clipneg, job, work, env, threads, factors, repeats):
+    """Peak RSS of one rank of `clipneg reduce` and `clipneg export-tsne` on the output of the coco-mini
+    captions replicated k times (one eval per k, embeddings on, not measured):
+    [(k, captions, {tool: ([MiB per repeat], [seconds per repeat])})]."""
+    out = []
+    for k in [int(x) for x in factors.split(",") if x.strip()]:
+        p = os.path.join(work, f"captions_x{k}.json")
+        n_caps = coco_subset(p, 0, replicate=k)
+        h5 = os.path.join(work, f"tools{k}.h5")
+        t0 = time.perf_counter()
+        sh([clipneg, "eval", job, "--output", h5, "--fresh", "--set", f"dataset.captions={p}",
+            "--set", "output.embeddings=true", "--set", f"run.threads={threads}"], env)
+        log(f"tools x{k}: eval {time.perf_counter() - t0:.1f} s")
+        tools = {"reduce": [clipneg, "reduce", h5, "--no-table", "--json", os.path.join(work, "stats.json")],
+                 "export-tsne": [clipneg, "export-tsne", h5]}
+        res = {}
+        for name, cmd in tools.items():
+            mib, secs = [], []
+            for r in range(repeats):
+                t0 = time.perf_counter()
+                mib.append(peak_rss_mib(cmd, env))
+                secs.append(time.perf_counter() - t0)
+                log(f"tools x{k} {name} run {r + 1}/{repeats}: {mib[-1]:.1f} MiB in {secs[-1]:.1f} s")
+            res[name] = (mib, secs)
+        os.remove(h5)
+        os.remove(p)
+        out.append((k, n_caps, res))
+    return out
+
+
+def tools_lines(rows):
+    """The reduce / export-tsne RSS table (medians) and each tool's growth from the first to the last set."""
+    if not rows:
+        return []
+    lines = ["", "| captions (x replication) | tool | peak RSS of the rank, median (MiB) | runs (MiB) | time (s) |",
+             "|---|---|---:|---|---:|"]
+    for k, n_caps, res in rows:
+        for name, (mib, secs) in res.items():
+            lines.append(f"| {n_caps} (x{k}) | {name} | {median(mib):.1f} | {', '.join(f'{m:.1f}' for m in mib)} | "
+                         f"{median(secs):.1f} |")
+    (k0, n0, r0), (k1, n1, r1) = rows[0], rows[-1]
+    if n1 > n0:
+        lines.append("")
+        for name in r0:
+            grow = median(r1[name][0]) - median(r0[name][0])
+            lines.append(f"{name} growth x{k0} -> x{k1}: {grow:+.1f} MiB for {n1 - n0} more captions = "
+                         f"{grow * 1048576 / (n1 - n0):.1f} bytes per caption.")
+    return lines
 
 
 def rss_lines(rss):
@@ -156,6 +239,10 @@ def main():
     ap.add_argument("--e2e-images", type=int, default=0, help="end to end on the first N coco-mini images (0: all 79)")
     ap.add_argument("--rss", default="1,10,100,1000", help="caption replication factors for the RSS part ('' skips)")
     ap.add_argument("--rss-repeats", type=int, default=3, help="runs per RSS point (median reported)")
+    ap.add_argument("--rss-tools", action="store_true",
+                    help="with --rss-only: measure clipneg reduce and export-tsne instead of eval")
+    ap.add_argument("--rss-format", choices=("coco", "jsonl"), default="coco",
+                    help="feed the replicated captions as COCO JSON or as a JSONL manifest (RSS part)")
     ap.add_argument("--rss-only", action="store_true",
                     help="only the RSS part (tiny test model, minutes); table to stdout and bench/cpu/rss.md")
     ap.add_argument("--build", default=os.environ.get("CLIPNEG_BUILD", os.path.join(ROOT, "build")),
@@ -172,11 +259,16 @@ def main():
         if not os.path.exists(clipneg):
             sys.exit(f"{clipneg} missing: run scripts/build.sh first (or pass --build)")
         work = tempfile.mkdtemp(prefix="clipneg-bench-")
-        rss = measure_rss(clipneg, os.path.join(ROOT, "jobs", "demo.ini"), work, env, T, args.rss, args.rss_repeats)
+        job = os.path.join(ROOT, "jobs", "demo.ini")
+        if args.rss_tools:
+            lines = tools_lines(measure_tools_rss(clipneg, job, work, env, T, args.rss, args.rss_repeats))
+            what = "clipneg reduce / export-tsne (defaults) on the eval output"
+        else:
+            lines = rss_lines(measure_rss(clipneg, job, work, env, T, args.rss, args.rss_repeats, args.rss_format))
+            what = f"clipneg eval ({args.rss_format} captions)"
         load = os.getloadavg()[0]
-        text = "\n".join([f"Peak RSS of one rank, tiny test model, {T} threads, median of {args.rss_repeats} "
-                          f"runs; 1-minute load average at the end {load:.1f} on {os.cpu_count()} cores."]
-                         + rss_lines(rss))
+        text = "\n".join([f"Peak RSS of one rank, {what}, tiny test model, {T} threads, median of {args.rss_repeats} "
+                          f"runs; 1-minute load average at the end {load:.1f} on {os.cpu_count()} cores."] + lines)
         print(text)
         out = args.out if args.out != os.path.join(ROOT, "bench", "cpu", "results.md") else \
             os.path.join(ROOT, "bench", "cpu", "rss.md")

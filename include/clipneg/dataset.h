@@ -46,7 +46,7 @@ typedef struct {
                             // use dataset_caption(), which works for both
     DsKey *keys;            // [n_captions] id / image / file position of each caption, same order
     int n_captions;
-    DsStream *stream;       // streamed (dataset_open_coco): where caption texts are read from on demand
+    DsStream *stream;       // streamed (dataset_open_coco/_jsonl): where caption texts are read from on demand
     DsCategory *categories; // from instances JSON, sorted by id (empty if none)
     int n_categories;
     int has_instances;
@@ -80,6 +80,9 @@ int dataset_caption_image(const Dataset *ds, int c);
 // Lines with the same image share one image entry. Errors name "FILE:LINE: field".
 // images_dir may be NULL: image paths are then relative to the manifest's folder.
 int dataset_load_jsonl(Dataset *ds, const char *manifest, const char *images_dir, int max_images);
+// The same manifest, streamed as dataset_open_coco: a DsKey per line and an offset every 8 lines are
+// kept; captions and negatives are read back through dataset_caption().
+int dataset_open_jsonl(Dataset *ds, const char *manifest, const char *images_dir, int max_images);
 void dataset_free(Dataset *ds);
 // Full path of image i (malloc'ed).
 char *dataset_image_path(const Dataset *ds, int i);
