@@ -114,6 +114,10 @@ int eval_h5_check_collective(H5Out *o, const char *name);
 int eval_h5_create(H5Creating *c, const char *name, int k, int rank, const hsize_t *dims, const void *fill,
                    const void *data);
 int eval_h5_group(H5Creating *c, const char *name);
+// The same without data, whose rows [row0, row0 + nr) (all columns) are then written block by block
+// (rank 0, serial: what a manifest fixes, written without holding it whole).
+int eval_h5_create_later(H5Creating *c, const char *name, int k, int rank, const hsize_t *dims);
+int eval_h5_write_rows(H5Creating *c, const char *name, int k, int64_t row0, int64_t nr, const void *data);
 // Open dataset `name` of the output on this rank and check that it has `rank` dims equal to `want`;
 // else CN_E_RESUME naming the job kind that writes it (`writer`) and --fresh.
 int eval_h5_open_shape(Eval *e, const char *name, int rank, const hsize_t *want, const char *writer, hid_t *d);

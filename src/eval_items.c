@@ -117,61 +117,80 @@ static int create_coords(const Eval *e, H5Creating *c) {
     return rc;
 }
 
+// The per-item datasets a manifest fixes, written in blocks of CREATE_BLOCK items (the items read
+// back per window: nothing of size N x candidates is held). Columns k >= an item's candidates hold
+// "" (text), NaN (box), -1 (ann_id, truncated).
+enum { CREATE_BLOCK = 256 };
+static const struct {
+    const char *name;
+    int kind, cols; // H5Kind (-1: float64); cols: 0 one value per item, 'T' k_text, 'I' k_image, 'B' k_image x 4
+} FIXED[] = {{"/items/type", H5K_I32, 0},         {"/items/kind", H5K_I8, 0},       {"/items/image_index", H5K_I32, 0},
+             {"/items/line", H5K_I32, 0},         {"/items/answer", H5K_I32, 0},    {"/items/n_candidates", H5K_I32, 0},
+             {"/items/text", H5K_STR, 'T'},       {"/items/box", -1, 'B'},          {"/items/ann_id", H5K_I64, 'I'},
+             {"/items/truncated", H5K_I8, 'T'}};
+enum { F_TYPE, F_KIND, F_IMAGE, F_LINE, F_ANSWER, F_NCAND, F_TEXT, F_BOX, F_ANN, F_TRUNC, F_COUNT };
+
+static int create_fixed(Eval *e, H5Creating *c) {
+    const ItemSet *s = e->items;
+    const int64_t N = s->n_items, KT = s->k_text, KI = s->k_image, B = CREATE_BLOCK;
+    int rc = CN_OK;
+    for (int f = 0; f < F_COUNT && rc == CN_OK; f++) {
+        hsize_t dims[3] = {(hsize_t)N, (hsize_t)(FIXED[f].cols == 'T' ? KT : KI), 4};
+        rc = eval_h5_create_later(c, FIXED[f].name, FIXED[f].kind, FIXED[f].cols == 0 ? 1 : FIXED[f].cols == 'B' ? 3 : 2, dims);
+    }
+    int32_t *i32[F_NCAND + 1];
+    for (int f = 0; f <= F_NCAND; f++) i32[f] = mallocCheck(sizeof(int32_t) * (size_t)B);
+    int8_t *kind = mallocCheck((size_t)B), *trunc = mallocCheck((size_t)(B * KT));
+    const char **texts = mallocCheck(sizeof(char *) * (size_t)(B * KT));
+    char **copies = mallocCheck(sizeof(char *) * (size_t)(B * KT)); // texts[j], or NULL for ""
+    double *boxes = mallocCheck(sizeof(double) * (size_t)(B * KI * 4));
+    int64_t *ann = mallocCheck(sizeof(int64_t) * (size_t)(B * KI));
+    int32_t *ids = mallocCheck(sizeof(int32_t) * (size_t)e->model.cfg.context_length);
+    for (int64_t i0 = 0; i0 < N && rc == CN_OK; i0 += B) {
+        const int64_t nb = CN_MIN(B, N - i0);
+        for (int64_t i = 0; i < nb; i++) {
+            const ItemKey *key = &s->keys[i0 + i];
+            i32[F_TYPE][i] = key->type, i32[F_IMAGE][i] = key->image, i32[F_LINE][i] = key->line;
+            i32[F_ANSWER][i] = key->answer, i32[F_NCAND][i] = key->n;
+            kind[i] = (int8_t)key->kind;
+        }
+        for (int64_t i = 0; i < nb; i++) {
+            const Item *it = items_get(s, (int)(i0 + i)); // (valid until the next items_get: texts copied)
+            int nt = it->kind == ITEM_CHOICE ? it->n : 1;
+            for (int64_t k = 0; k < KT; k++) {
+                // a candidate text longer than the context (77 tokens) is cut by the tokenizer, as
+                // open_clip does: flagged per text (1), 0 when whole, -1 where an item has no text k
+                int cut = 0;
+                if (k < nt) tokenizer_encode(e->tok, it->texts[k], e->model.cfg.context_length, ids, &cut);
+                trunc[i * KT + k] = (int8_t)(k < nt ? cut != 0 : -1);
+                copies[i * KT + k] = k < nt ? strdupCheck(it->texts[k]) : NULL;
+            }
+            for (int64_t k = 0; k < KI; k++) {
+                int have = it->kind == ITEM_REGION && k < it->n;
+                for (int j = 0; j < 4; j++) boxes[(i * KI + k) * 4 + j] = have ? it->boxes[k][j] : NAN;
+                ann[i * KI + k] = have ? it->ann_ids[k] : -1;
+            }
+        }
+        for (int64_t j = 0; j < nb * KT; j++) texts[j] = copies[j] ? copies[j] : "";
+        const void *data[F_COUNT] = {i32[F_TYPE], kind, i32[F_IMAGE], i32[F_LINE], i32[F_ANSWER], i32[F_NCAND], texts, boxes, ann, trunc};
+        for (int f = 0; f < F_COUNT && rc == CN_OK; f++) rc = eval_h5_write_rows(c, FIXED[f].name, FIXED[f].kind, i0, nb, data[f]);
+        for (int64_t j = 0; j < nb * KT; j++) free(copies[j]);
+    }
+    for (int f = 0; f <= F_NCAND; f++) free(i32[f]);
+    free(kind), free(trunc), free(texts), free(copies), free(boxes), free(ann), free(ids);
+    return rc;
+}
+
 // What the manifest fixes is written now (strings cannot go through MPI-IO later, h5out.h says
 // why); the rest is created at its final size with its fill value.
 int eval_items_create(Eval *e, H5Creating *c) {
     const ItemSet *s = e->items;
-    const int64_t N = s->n_items, KT = s->k_text, KI = s->k_image;
     int rc = eval_h5_group(c, "/items");
     if (!rc && e->shape.store_embeddings) rc = eval_h5_group(c, "/items/embeddings");
     if (rc) return rc;
-    int32_t *type = mallocCheck(sizeof(int32_t) * (size_t)N), *image = mallocCheck(sizeof(int32_t) * (size_t)N);
-    int32_t *line = mallocCheck(sizeof(int32_t) * (size_t)N), *answer = mallocCheck(sizeof(int32_t) * (size_t)N);
-    int32_t *ncand = mallocCheck(sizeof(int32_t) * (size_t)N);
-    int8_t *kind = mallocCheck((size_t)N);
-    const char **texts = mallocCheck(sizeof(char *) * (size_t)(N * KT));
-    double *boxes = mallocCheck(sizeof(double) * (size_t)(N * KI * 4));
-    int64_t *ann = mallocCheck(sizeof(int64_t) * (size_t)(N * KI));
-    for (int64_t i = 0; i < N; i++) {
-        const Item *it = &s->items[i];
-        type[i] = it->type, image[i] = it->image, line[i] = it->line, answer[i] = it->answer, ncand[i] = it->n;
-        kind[i] = (int8_t)it->kind;
-        int nt = it->kind == ITEM_CHOICE ? it->n : 1;
-        for (int64_t k = 0; k < KT; k++) texts[i * KT + k] = k < nt ? it->texts[k] : "";
-        for (int64_t k = 0; k < KI; k++) {
-            int have = it->kind == ITEM_REGION && k < it->n;
-            for (int j = 0; j < 4; j++) boxes[(i * KI + k) * 4 + j] = have ? it->boxes[k][j] : NAN;
-            ann[i * KI + k] = have ? it->ann_ids[k] : -1;
-        }
-    }
-    hsize_t d1[1] = {(hsize_t)N}, d2[2] = {(hsize_t)N, (hsize_t)KT}, d3[3] = {(hsize_t)N, (hsize_t)KI, 4};
-    hsize_t dt[1] = {(hsize_t)s->n_types}, dk[2] = {(hsize_t)N, (hsize_t)KI};
+    hsize_t dt[1] = {(hsize_t)s->n_types};
     rc = eval_h5_create(c, "/items/type_names", H5K_STR, 1, dt, NULL, s->types);
-    if (!rc) rc = eval_h5_create(c, "/items/type", H5K_I32, 1, d1, NULL, type);
-    if (!rc) rc = eval_h5_create(c, "/items/kind", H5K_I8, 1, d1, NULL, kind);
-    if (!rc) rc = eval_h5_create(c, "/items/image_index", H5K_I32, 1, d1, NULL, image);
-    if (!rc) rc = eval_h5_create(c, "/items/line", H5K_I32, 1, d1, NULL, line);
-    if (!rc) rc = eval_h5_create(c, "/items/answer", H5K_I32, 1, d1, NULL, answer);
-    if (!rc) rc = eval_h5_create(c, "/items/n_candidates", H5K_I32, 1, d1, NULL, ncand);
-    if (!rc) rc = eval_h5_create(c, "/items/text", H5K_STR, 2, d2, NULL, texts);
-    if (!rc) rc = eval_h5_create(c, "/items/box", -1, 3, d3, NULL, boxes); // as given: float64, NaN for choice items
-    if (!rc) rc = eval_h5_create(c, "/items/ann_id", H5K_I64, 2, dk, NULL, ann);
-    // a candidate text longer than the context (77 tokens) is cut by the tokenizer, as open_clip
-    // does: flagged per text (1), 0 when whole, -1 where an item has no text k
-    int8_t *trunc = mallocCheck((size_t)(N * KT) + 1);
-    int32_t *ids = mallocCheck(sizeof(int32_t) * (size_t)e->model.cfg.context_length);
-    for (int64_t i = 0; i < N; i++) {
-        const Item *it = &s->items[i];
-        int nt = it->kind == ITEM_CHOICE ? it->n : 1;
-        for (int64_t k = 0; k < KT; k++) {
-            int cut = 0;
-            if (k < nt) tokenizer_encode(e->tok, it->texts[k], e->model.cfg.context_length, ids, &cut);
-            trunc[i * KT + k] = (int8_t)(k < nt ? cut != 0 : -1);
-        }
-    }
-    if (!rc) rc = eval_h5_create(c, "/items/truncated", H5K_I8, 2, d2, NULL, trunc);
-    free(trunc), free(ids);
-    free(type), free(image), free(line), free(answer), free(ncand), free(kind), free(texts), free(boxes), free(ann);
+    if (!rc) rc = create_fixed(e, c);
     const int8_t st_fill = ITEM_PENDING;
     const uint8_t zero8 = 0;
     const int32_t minus1 = -1;
@@ -258,7 +277,7 @@ static int cmp_i64(const void *a, const void *b) {
 static void collect_image_rows(const ItemSet *s, ItemShard *sh) {
     int m = 0;
     for (int64_t i = 0; i < sh->n; i++)
-        if (s->items[sh->i0 + i].kind == ITEM_CHOICE) sh->img_rows[m++] = s->items[sh->i0 + i].image;
+        if (s->keys[sh->i0 + i].kind == ITEM_CHOICE) sh->img_rows[m++] = s->keys[sh->i0 + i].image;
     qsort(sh->img_rows, (size_t)m, sizeof(int64_t), cmp_i64);
     int u = 0;
     for (int j = 0; j < m; j++)
@@ -275,7 +294,7 @@ static int encode_texts(Eval *e, ItemShard *sh) {
     const int ctx = e->model.cfg.context_length, D = (int)e->shape.dim, KT = s->k_text, B = e->job.text_batch;
     int64_t total = 0;
     for (int64_t i = 0; i < sh->n; i++) {
-        const Item *it = &s->items[sh->i0 + i];
+        const ItemKey *it = &s->keys[sh->i0 + i];
         total += it->kind == ITEM_CHOICE ? it->n : 1;
     }
     int32_t *ids = callocCheck((size_t)(total * ctx + 1), sizeof(int32_t));
@@ -284,7 +303,7 @@ static int encode_texts(Eval *e, ItemShard *sh) {
     int64_t m = 0;
     int rc = CN_OK;
     for (int64_t i = 0; i < sh->n && rc == CN_OK; i++) {
-        const Item *it = &s->items[sh->i0 + i];
+        const Item *it = items_get(s, (int)(sh->i0 + i)); // (valid until the next items_get)
         int nt = it->kind == ITEM_CHOICE ? it->n : 1;
         for (int k = 0; k < nt; k++) {
             int same = -1;
@@ -352,8 +371,8 @@ static int encode_crops(Eval *e, ItemShard *sh) {
     int W = 0, H = 0, cached = -1, rc = CN_OK;
     int64_t *copies = mallocCheck(sizeof(int64_t) * (size_t)(2 * sh->n * KI + 1)), n_copy = 0; // pairs (to, from)
     for (int64_t i = 0; i < sh->n && rc == CN_OK; i++) {
-        const Item *it = &s->items[sh->i0 + i];
-        if (it->kind != ITEM_REGION) continue;
+        if (s->keys[sh->i0 + i].kind != ITEM_REGION) continue;
+        const Item *it = items_get(s, (int)(sh->i0 + i)); // (valid until the next items_get)
         if (it->image != cached) {
             free(rgb);
             rgb = NULL;
@@ -420,7 +439,7 @@ static int item_shard_compute(Eval *e, ItemShard *sh) {
     if (rc == CN_OK) rc = encode_crops(e, sh);
     if (rc) return rc;
     for (int64_t i = 0; i < sh->n; i++) {
-        const Item *it = &s->items[sh->i0 + i];
+        const ItemKey *it = &s->keys[sh->i0 + i];
         if (it->kind == ITEM_CHOICE) { // the whole image: its row among the shard's distinct images
             const int64_t *hit = bsearch(&(int64_t){it->image}, sh->img_rows, (size_t)sh->n_img_rows, sizeof(int64_t), cmp_i64);
             memcpy(sh->iemb + i * KI * D, sh->img_emb + (hit - sh->img_rows) * D, sizeof(float) * (size_t)D);
@@ -514,7 +533,7 @@ int eval_items_load(Eval *e) {
     if (rc == CN_OK) {
         const ItemSet *s = e->items;
         int n_region = 0;
-        for (int i = 0; i < s->n_items; i++) n_region += s->items[i].kind == ITEM_REGION;
+        for (int i = 0; i < s->n_items; i++) n_region += s->keys[i].kind == ITEM_REGION;
         cn_log("items: %d from %s (%d choice, %d region; %d types; up to %d candidates), %d images, crop_expand %.2f",
                s->n_items, s->manifest, s->n_items - n_region, n_region, s->n_types, s->k_max, s->n_images,
                j->crop_expand);
