@@ -102,8 +102,24 @@ int eval_similarity(Eval *e);
 // The item phase ([dataset] format = items, docs/items.md): /items created by rank 0 with the file,
 // then scored after the main phases (eval_items.c).
 int eval_items_load(Eval *e); // the manifest + the induced dataset (into e->ds)
-int eval_items_create(Eval *e, H5Creating *c);
+int eval_items_create(Eval *e, H5Creating *c); // eval_items_create.c
 int eval_items(Eval *e);
+// /items/status values (docs/items.md)
+enum { ITEM_PENDING = 0, ITEM_OK = 1, ITEM_IMAGE_FAILED = 2, ITEM_BOX_OUTSIDE = 3 };
+// The /items datasets written per round (created with the file, sized by eval_items_dims: their
+// rank, 0 when absent, i.e. embeddings not stored).
+typedef enum {
+    IT_STATUS,    // [N] int8, written per round
+    IT_SIM,       // [N, K] float32 (NaN fill), written per round
+    IT_CROP,      // [N, KI, 4] int32 crop windows x0, y0, x1, y1 (-1 fill), written per round
+    IT_EMB_TEXT,  // [N * KT, D] float32 (output.embeddings), written per round
+    IT_EMB_IMAGE, // [N * KI, D] float32 (output.embeddings), written per round
+    IT_PROGRESS,  // [n_shards] uint8
+    IT_DYN_COUNT
+} ItemDs;
+extern const char *const IT_PATHS[IT_DYN_COUNT];
+extern const H5Kind IT_KINDS[IT_DYN_COUNT];
+int eval_items_dims(const Eval *e, ItemDs id, hsize_t dims[3]);
 // HDF5 helpers of the extra phases (eval_h5.c): collective read/write of full rows [row0, row0 + nr)
 // of an open dataset (nr = 0: join, select none), then the check that the transfer was collective
 // (when the file asks for it); creation (rank 0) of a dataset of kind k (-1: float64) laid out by
