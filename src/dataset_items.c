@@ -345,35 +345,6 @@ void items_set_shape(ItemSet *s, int max_images) {
         cn_warn("%s: %d text(s) with invalid UTF-8, kept with U+FFFD replacements", s->manifest, s->n_invalid_utf8);
 }
 
-const Item *items_get(const ItemSet *s, int i) {
-    if (i < 0 || i >= s->n_items) cn_die(CN_E_INTERNAL, "items_get: %d not in [0, %d)", i, s->n_items);
-    if (s->items) return &s->items[i];
-    ItemStream *st = s->stream;
-    if (i < st->w0 || i >= st->w1) { // the phases walk items in ascending order: a window from i on
-        for (int k = 0; k < st->w1 - st->w0; k++) items_item_free(&st->win[k]);
-        st->w0 = st->w1 = 0;
-        int n = CN_MIN(ITEMS_WINDOW, s->n_items - i);
-        if (items_stream_read(s, i, n, st->win) != CN_OK) cn_die(CN_E_DATA, "%s", cn_last_error());
-        st->w0 = i, st->w1 = i + n;
-    }
-    return &st->win[i - st->w0];
-}
-
-void items_free(ItemSet *s) {
-    if (!s) return;
-    for (int i = 0; s->items && i < s->n_items; i++) items_item_free(&s->items[i]);
-    for (int i = 0; i < s->n_images; i++) free(s->images[i]);
-    for (int i = 0; i < s->n_types; i++) free(s->types[i]);
-    items_stream_free(s->stream);
-    free(s->keys);
-    free(s->items);
-    free(s->images);
-    free(s->types);
-    free(s->manifest);
-    free(s->image_root);
-    memset(s, 0, sizeof *s);
-}
-
 // ---- crops -------------------------------------------------------------------------------------
 int items_crop_window(const double box[4], double expand, int W, int H, int32_t win[4]) {
     double cx = box[0] + box[2] / 2, cy = box[1] + box[3] / 2;
