@@ -290,7 +290,7 @@ def main():
         else:
             lines = rss_lines(measure_rss(clipneg, job, work, env, T, args.rss, args.rss_repeats, args.rss_format),
                               args.rss_format)
-            what = f"clipneg eval ({args.rss_format} captions)"
+            what = "clipneg eval (item manifest)" if args.rss_format == "items" else f"clipneg eval ({args.rss_format} captions)"
         load = os.getloadavg()[0]
         text = "\n".join([f"Peak RSS of one rank, {what}, tiny test model, {T} threads, median of {args.rss_repeats} "
                           f"runs; 1-minute load average at the end {load:.1f} on {os.cpu_count()} cores."] + lines)
