@@ -84,8 +84,8 @@ void items_free(ItemSet *s);
 // After the items are in: fills keys from resident items, keeps the items of the first max_images
 // images (0: all), sets k_max, k_text, k_image and warns (rank 0) about repaired UTF-8.
 void items_set_shape(ItemSet *s, int max_images);
-// Item i (0 <= i < n_items). Resident: &items[i]. Streamed: from a window of items read back from
-// the manifest around i (texts repaired, ann_id boxes looked up, exactly as the index pass saw
+// Item i (0 <= i < n_items). Resident: &items[i]. Streamed: from a window of 256 items read back
+// from the manifest starting at i (texts repaired, ann_id boxes looked up, exactly as the index pass saw
 // them); the pointer stays valid until an item outside the window is asked for. A manifest changed
 // under a running job stops the job (as dataset_caption).
 const Item *items_get(const ItemSet *s, int i);
