@@ -159,6 +159,23 @@ static void run_case(const char *path, int store_embeddings, int compression) {
         OK(h5_attr_read_int(fid, "complete", &complete));
         EXPECT(complete == 1, "complete attribute");
         EXPECT((H5Lexists(fid, "/embeddings", H5P_DEFAULT) > 0) == store_embeddings, "/embeddings presence");
+        // The 1.10 file format's chunk indexes, never the version-1 B-tree whose nodes grew the
+        // writers' memory with the chunk count: none at all (addresses computed) for uncompressed
+        // chunks allocated early, a fixed array for deflated ones, a single-chunk index for the
+        // datasets this small test keeps in one chunk. (H5Dget_chunk_index_type is in the "internal
+        // API" section of H5Dpublic.h, exported since 1.10.0.)
+        const char *chunked[] = {"/texts/status", "/similarity/full", "/similarity/paired", "/captions/id"};
+        const int one_chunk[] = {0, 0, 1, 1}; // /texts/status: 6 shards of 4 rows; full: 3 image shards
+        for (int i = 0; i < 4; i++) {
+            hid_t d = H5Dopen2(fid, chunked[i], H5P_DEFAULT);
+            H5D_chunk_index_t idx = H5D_CHUNK_IDX_BTREE, want = one_chunk[i] ? H5D_CHUNK_IDX_SINGLE
+                                                                 : compression ? H5D_CHUNK_IDX_FARRAY
+                                                                               : H5D_CHUNK_IDX_NONE;
+            EXPECT(H5Dget_chunk_index_type(d, &idx) >= 0, "%s: chunk index type", chunked[i]);
+            EXPECT(idx == want, "%s: chunk index %d, expected %d (compression %d)", chunked[i], (int)idx, (int)want,
+                   compression);
+            H5Dclose(d);
+        }
         H5Fclose(fid);
         char scratch[4200];
         h5out_scratch_path(path, scratch, sizeof scratch);
