@@ -23,11 +23,10 @@
 #include "eval_internal.h"
 #include "h5_internal.h"
 
-// ---- the /items datasets (eval_internal.h) ---------------------------------------------------------------------------
-
+// ---- the /items datasets (eval_internal.h) ------------------------------------------------------
 const char *const IT_PATHS[IT_DYN_COUNT] = {"/items/status", "/items/sim", "/items/crop",
-                                                   "/items/embeddings/text", "/items/embeddings/image",
-                                                   "/progress/item_shards"};
+                                            "/items/embeddings/text", "/items/embeddings/image",
+                                            "/progress/item_shards"};
 const H5Kind IT_KINDS[IT_DYN_COUNT] = {H5K_I8, H5K_F32, H5K_I32, H5K_F32, H5K_F32, H5K_U8};
 
 int eval_items_dims(const Eval *e, ItemDs id, hsize_t dims[3]) {

@@ -12,6 +12,7 @@
 #include "clipneg/items.h"
 #include "eval_internal.h"
 #include "h5_internal.h"
+
 // ---- creation (rank 0, serial, inside h5out_create_begin .. commit) -------------------------------
 static int attr_double(H5Creating *c, hid_t obj, const char *name, double v) {
     hid_t sp = H5Screate(H5S_SCALAR);
