@@ -104,6 +104,9 @@ struct DsStream {
     DsCaption *win;
 };
 enum { DS_MARK_EVERY = 8, DS_WINDOW = 512 };
+// A line-by-line index pass (JSONL captions, item manifests), js at the start of line `lineno`:
+// records its offset in (*mark)[lineno / DS_MARK_EVERY] when it starts a group (line 1, 8, 16, ...).
+void ds_mark_line(const JsonStream *js, int lineno, int64_t **mark, int *n_mark);
 // Fill win[i] (text from the annotation element at where[i]) for n keys (any order). CN_OK or
 // CN_E_DATA when the file no longer matches the index.
 int ds_stream_read(DsStream *st, const DsKey *keys, int n, DsCaption *win);

@@ -2,7 +2,8 @@
 // (multiple choice, CC-Neg pairs) and region items (boxes from a COCO instances file or the
 // manifest), the dataset the main phases evaluate, and the crop geometry shared with the item phase.
 // Every refusal names FILE:LINE and the field, like the JSONL dataset reader whose helpers
-// (dataset_internal.h) this file reuses.
+// (dataset_internal.h) this file reuses. The manifest is indexed and read back per window by
+// dataset_items_stream.c, which parses each line with items_parse_line.
 #include "clipneg/items.h"
 
 #include <math.h>
@@ -10,29 +11,15 @@
 #include <string.h>
 
 #include "clipneg/common.h"
-#include "dataset_internal.h"
+#include "items_internal.h"
 
 // ---- COCO instances: the boxes "ann_id" refers to ---------------------------------------------
-typedef struct {
-    int64_t id, image_id;
-    int category, iscrowd;
-    double bbox[4];
-} InstAnn;
-
-typedef struct {
-    InstAnn *anns;       // sorted by id
-    int n_anns;
-    int64_t *img_ids;    // sorted image ids and their file names
-    char **img_files;
-    int n_imgs;
-} Instances;
-
 static int cmp_ann(const void *a, const void *b) {
     const InstAnn *x = a, *y = b;
     return (x->id > y->id) - (x->id < y->id);
 }
 
-static void instances_free(Instances *in) {
+void items_instances_free(Instances *in) {
     for (int i = 0; i < in->n_imgs; i++) free(in->img_files[i]);
     free(in->img_files);
     free(in->img_ids);
@@ -40,7 +27,7 @@ static void instances_free(Instances *in) {
     memset(in, 0, sizeof *in);
 }
 
-static int instances_load(Instances *in, const char *path) {
+int items_instances_load(Instances *in, const char *path) {
     memset(in, 0, sizeof *in);
     char *text = NULL;
     size_t len = 0;
@@ -98,7 +85,7 @@ static int instances_load(Instances *in, const char *path) {
     }
     cJSON_Delete(root);
     if (rc) {
-        instances_free(in);
+        items_instances_free(in);
         return rc;
     }
     qsort(in->anns, (size_t)in->n_anns, sizeof(InstAnn), cmp_ann);
@@ -117,14 +104,7 @@ static const char *instances_file(const Instances *in, int64_t image_id) {
 }
 
 // ---- one manifest line ---------------------------------------------------------------------------
-typedef struct {
-    ItemSet *s;
-    const Instances *inst; // NULL without an instances file
-    const char *inst_path;
-    int cap_items, cap_images, cap_types;
-} Loader;
-
-static void item_free(Item *it) {
+void items_item_free(Item *it) {
     int nt = it->kind == ITEM_CHOICE ? it->n : 1;
     for (int k = 0; it->texts && k < nt; k++) free(it->texts[k]);
     free(it->texts);
@@ -133,18 +113,9 @@ static void item_free(Item *it) {
     memset(it, 0, sizeof *it);
 }
 
-// Index of `name` in list[0..*n), appended (copied) when new.
-static int intern(char ***list, int *n, int *cap, const char *name) {
-    for (int i = 0; i < *n; i++)
-        if (!strcmp((*list)[i], name)) return i;
-    if (*n == *cap) *list = reallocCheck(*list, sizeof(char *) * (size_t)(*cap = 2 * *cap + 16));
-    (*list)[*n] = strdupCheck(name);
-    return (*n)++;
-}
-
-static int get_text(Loader *L, const JsonPlace *at, const cJSON *obj, const char *key, char **out) {
+static int get_text(ItemParser *L, const JsonPlace *at, const cJSON *obj, const char *key, char **out) {
     int bad = 0, rc = ds_get_string(at, obj, key, 1, 0, 1, out, &bad);
-    if (rc == CN_OK && bad) L->s->n_invalid_utf8++;
+    if (rc == CN_OK && bad) L->n_invalid_utf8++;
     return rc;
 }
 
@@ -160,7 +131,7 @@ static int get_answer(const JsonPlace *at, const cJSON *obj, int n, int *answer)
     return CN_OK;
 }
 
-static int read_candidates(Loader *L, const JsonPlace *at, const cJSON *obj, Item *it) {
+static int read_candidates(ItemParser *L, const JsonPlace *at, const cJSON *obj, Item *it) {
     const cJSON *c = cJSON_GetObjectItemCaseSensitive(obj, "candidates");
     if (!cJSON_IsArray(c)) return cn_fail(CN_E_DATA, "%s:%s: candidates: expected an array of strings", at->path, at->where);
     int n = cJSON_GetArraySize(c);
@@ -176,7 +147,7 @@ static int read_candidates(Loader *L, const JsonPlace *at, const cJSON *obj, Ite
             return cn_fail(CN_E_DATA, "%s:%s: candidates[%d]: expected a non-empty string", at->path, at->where, k);
         int bad = 0;
         it->texts[k++] = utf8_sanitize(v->valuestring, strlen(v->valuestring), &bad);
-        if (bad) L->s->n_invalid_utf8++;
+        if (bad) L->n_invalid_utf8++;
     }
     return get_answer(at, obj, n, &it->answer);
 }
@@ -213,7 +184,7 @@ static const char *base_name(const char *p) {
 }
 
 // The referent A and every other non-crowd instance of A's category in A's image, by id.
-static int read_ann(Loader *L, const JsonPlace *at, const cJSON *obj, const char *image, Item *it) {
+static int read_ann(ItemParser *L, const JsonPlace *at, const cJSON *obj, const char *image, Item *it) {
     int64_t id = 0;
     int rc = ds_get_int(at, obj, "ann_id", 1, &id, NULL);
     if (rc) return rc;
@@ -265,7 +236,8 @@ static int read_ann(Loader *L, const JsonPlace *at, const cJSON *obj, const char
 }
 
 // Which of the four shapes a line has; refuses mixtures.
-static int read_item(Loader *L, const JsonPlace *at, const cJSON *obj, const char *image, Item *it, const char **deftype) {
+static int read_item(ItemParser *L, const JsonPlace *at, const cJSON *obj, const char *image, Item *it,
+                     const char **deftype) {
     int has_cands = cJSON_GetObjectItemCaseSensitive(obj, "candidates") != NULL;
     int has_pair = cJSON_GetObjectItemCaseSensitive(obj, "caption") || cJSON_GetObjectItemCaseSensitive(obj, "negated");
     int has_text = cJSON_GetObjectItemCaseSensitive(obj, "text") != NULL;
@@ -302,10 +274,15 @@ static int read_item(Loader *L, const JsonPlace *at, const cJSON *obj, const cha
     return read_boxes(at, obj, it);
 }
 
-static int read_line(Loader *L, const char *path, const char *line, size_t len, int lineno) {
-    ItemSet *s = L->s;
+int items_parse_line(ItemParser *p, const char *line, size_t len, int lineno, Item *it, char **image, char **type,
+                     const char **deftype) {
+    const char *path = p->path;
     JsonPlace at = {.path = path, .jsonl = 1};
     snprintf(at.where, sizeof at.where, "%d", lineno);
+    memset(it, 0, sizeof *it);
+    it->line = lineno;
+    *image = *type = NULL;
+    *deftype = "mcq";
     cJSON *obj = NULL;
     int rc = ds_parse_json(path, line, len, lineno, &obj);
     if (rc) return rc;
@@ -313,28 +290,20 @@ static int read_line(Loader *L, const char *path, const char *line, size_t len, 
         cJSON_Delete(obj);
         return cn_fail(CN_E_DATA, "%s:%d: expected a JSON object", path, lineno);
     }
-    char *image = NULL, *type = NULL;
-    const char *deftype = "mcq";
-    Item it = {.line = lineno};
-    if ((rc = ds_get_string(&at, obj, "image", 1, 1, 1, &image, NULL)) == CN_OK &&
-        (rc = read_item(L, &at, obj, image, &it, &deftype)) == CN_OK)
-        rc = ds_get_string(&at, obj, "type", 0, 1, 1, &type, NULL);
+    if ((rc = ds_get_string(&at, obj, "image", 1, 1, 1, image, NULL)) == CN_OK &&
+        (rc = read_item(p, &at, obj, *image, it, deftype)) == CN_OK)
+        rc = ds_get_string(&at, obj, "type", 0, 1, 1, type, NULL);
     cJSON_Delete(obj);
-    if (rc == CN_OK && type && strlen(type) > ITEMS_MAX_TYPE_LEN)
+    if (rc == CN_OK && *type && strlen(*type) > ITEMS_MAX_TYPE_LEN)
         rc = cn_fail(CN_E_DATA, "%s:%d: type: longer than %d bytes", path, lineno, ITEMS_MAX_TYPE_LEN);
-    if (rc == CN_OK && type && (strpbrk(type, ",\n\r") || !strcmp(type, "all")))
+    if (rc == CN_OK && *type && (strpbrk(*type, ",\n\r") || !strcmp(*type, "all")))
         rc = cn_fail(CN_E_DATA, "%s:%d: type: '%s' is reserved or has a comma/line break (names are listed comma-separated)",
-                     path, lineno, type);
-    if (rc == CN_OK) {
-        it.image = intern(&s->images, &s->n_images, &L->cap_images, image);
-        it.type = intern(&s->types, &s->n_types, &L->cap_types, type ? type : deftype);
-        if (s->n_items == L->cap_items) s->items = reallocCheck(s->items, sizeof(Item) * (size_t)(L->cap_items = 2 * L->cap_items + 16));
-        s->items[s->n_items++] = it;
-    } else {
-        item_free(&it);
+                     path, lineno, *type);
+    if (rc != CN_OK) {
+        items_item_free(it);
+        free(*image), free(*type);
+        *image = *type = NULL;
     }
-    free(image);
-    free(type);
     return rc;
 }
 
@@ -343,105 +312,37 @@ static void keep_first_images(ItemSet *s, int max_images) {
     if (max_images <= 0 || max_images >= s->n_images) return;
     int m = 0;
     for (int i = 0; i < s->n_items; i++) {
-        if (s->items[i].image < max_images) s->items[m++] = s->items[i];
-        else item_free(&s->items[i]);
+        if (s->keys[i].image < max_images) {
+            if (s->items) s->items[m] = s->items[i];
+            s->keys[m++] = s->keys[i];
+        } else if (s->items) {
+            items_item_free(&s->items[i]);
+        }
     }
     s->n_items = m;
     for (int i = max_images; i < s->n_images; i++) free(s->images[i]);
     s->n_images = max_images;
 }
 
-int items_load(ItemSet *s, const char *manifest, const char *images_dir, const char *instances_json, int max_images) {
-    memset(s, 0, sizeof *s);
-    Instances inst;
-    Loader L = {.s = s, .inst = NULL, .inst_path = instances_json};
-    int rc = CN_OK;
-    if (instances_json && instances_json[0]) {
-        if ((rc = instances_load(&inst, instances_json))) return rc;
-        L.inst = &inst;
-    }
-    char *text = NULL;
-    size_t len = 0;
-    if (cn_read_file(manifest, &text, &len) != CN_OK) {
-        char msg[1024];
-        snprintf(msg, sizeof msg, "%s", cn_last_error());
-        if (L.inst) instances_free(&inst);
-        return cn_fail(CN_E_DATA, "%s", msg);
-    }
-    s->manifest = strdupCheck(manifest);
-    if (images_dir && images_dir[0]) {
-        s->image_root = strdupCheck(images_dir);
-    } else {
-        const char *slash = strrchr(manifest, '/');
-        size_t n = slash ? (size_t)(slash - manifest) + (slash == manifest) : 0;
-        s->image_root = mallocCheck(n + 2);
-        snprintf(s->image_root, n + 2, "%.*s", (int)n, n ? manifest : ".");
-    }
-    int lineno = 0;
-    for (size_t pos = 0; pos < len && rc == CN_OK;) {
-        size_t end = pos;
-        while (end < len && text[end] != '\n') end++;
-        lineno++;
-        size_t n = end - pos;
-        if (n > 0 && text[pos + n - 1] == '\r') n--;
-        int blank = 1;
-        for (size_t i = 0; i < n && blank; i++) blank = text[pos + i] == ' ' || text[pos + i] == '\t';
-        if (!blank) rc = read_line(&L, manifest, text + pos, n, lineno);
-        pos = end + 1;
-    }
-    free(text);
-    if (L.inst) instances_free(&inst);
-    if (rc == CN_OK && s->n_items == 0) rc = cn_fail(CN_E_DATA, "%s: no items (the manifest is empty)", manifest);
-    if (rc) {
-        items_free(s);
-        return rc;
-    }
-    items_set_shape(s, max_images);
-    return CN_OK;
-}
-
 void items_set_shape(ItemSet *s, int max_images) {
+    if (s->items && !s->keys) { // a resident reader: the keys of its items
+        s->keys = mallocCheck(sizeof *s->keys * (size_t)(s->n_items + 1));
+        for (int i = 0; i < s->n_items; i++) {
+            const Item *it = &s->items[i];
+            s->keys[i] = (ItemKey){.line = it->line, .image = it->image, .type = it->type, .n = (uint16_t)it->n,
+                                   .answer = (uint8_t)it->answer, .kind = (uint8_t)it->kind};
+        }
+    }
     keep_first_images(s, max_images);
     s->k_max = s->k_text = s->k_image = 1;
     for (int i = 0; i < s->n_items; i++) {
-        const Item *it = &s->items[i];
-        s->k_max = CN_MAX(s->k_max, it->n);
-        if (it->kind == ITEM_CHOICE) s->k_text = CN_MAX(s->k_text, it->n);
-        else s->k_image = CN_MAX(s->k_image, it->n);
+        const ItemKey *k = &s->keys[i];
+        s->k_max = CN_MAX(s->k_max, k->n);
+        if (k->kind == ITEM_CHOICE) s->k_text = CN_MAX(s->k_text, k->n);
+        else s->k_image = CN_MAX(s->k_image, k->n);
     }
     if (s->n_invalid_utf8 && cn_rank() == 0)
         cn_warn("%s: %d text(s) with invalid UTF-8, kept with U+FFFD replacements", s->manifest, s->n_invalid_utf8);
-}
-
-void items_free(ItemSet *s) {
-    if (!s) return;
-    for (int i = 0; i < s->n_items; i++) item_free(&s->items[i]);
-    for (int i = 0; i < s->n_images; i++) free(s->images[i]);
-    for (int i = 0; i < s->n_types; i++) free(s->types[i]);
-    free(s->items);
-    free(s->images);
-    free(s->types);
-    free(s->manifest);
-    free(s->image_root);
-    memset(s, 0, sizeof *s);
-}
-
-int items_to_dataset(const ItemSet *s, Dataset *ds) {
-    memset(ds, 0, sizeof *ds);
-    ds->image_root = strdupCheck(s->image_root);
-    RawImage *images = callocCheck((size_t)s->n_images + 1, sizeof(RawImage));
-    for (int i = 0; i < s->n_images; i++) images[i] = (RawImage){.id = i, .file_name = strdupCheck(s->images[i]), .where = i};
-    DsBuild b = {.path = s->manifest, .jsonl = 1, .resident = 1};
-    ds_build_images(ds, &b, images, s->n_images);  // ids 0..n-1: image index = id
-    for (int i = 0; i < s->n_items; i++) {
-        const Item *it = &s->items[i];
-        DsText t = {.text = strdupCheck(it->kind == ITEM_CHOICE ? it->texts[it->answer] : it->texts[0])};
-        // where = the item index: unique (benchmark folders such as SugarCrepe's restart `line` per file)
-        ds_build_caption(&b, i, it->image, it->image, i, &t, 0);
-    }
-    int rc = ds_build_finish(ds, &b, 0);
-    if (rc) dataset_free(ds);
-    return rc;
 }
 
 // ---- crops -------------------------------------------------------------------------------------

@@ -154,11 +154,7 @@ static int index_lines(JsonlRead *r) {
     JsonStream *js = &st->js;
     int rc = CN_OK, lineno = 1;
     for (;; lineno++) {
-        if (lineno == 1 || lineno % DS_MARK_EVERY == 0) {
-            if (lineno / DS_MARK_EVERY >= st->n_mark)
-                st->mark = reallocCheck(st->mark, sizeof *st->mark * (size_t)(st->n_mark = 2 * st->n_mark + 64));
-            st->mark[lineno / DS_MARK_EVERY] = js_offset(js);
-        }
+        ds_mark_line(js, lineno, &st->mark, &st->n_mark);
         if (js_line(js, 1) != 0) break;
         const char *line = js->val;
         size_t n = js->val_len, blank = 0;

@@ -149,6 +149,12 @@ int js_line(JsonStream *js, int capture) {
     return any ? 0 : -1;
 }
 
+void ds_mark_line(const JsonStream *js, int lineno, int64_t **mark, int *n_mark) {
+    if (lineno != 1 && lineno % DS_MARK_EVERY != 0) return;
+    if (lineno / DS_MARK_EVERY >= *n_mark) *mark = reallocCheck(*mark, sizeof **mark * (size_t)(*n_mark = 2 * *n_mark + 64));
+    (*mark)[lineno / DS_MARK_EVERY] = js_offset(js);
+}
+
 // ---- the caption window of a streamed dataset ---------------------------------------------------------
 
 typedef struct {

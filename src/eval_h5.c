@@ -20,9 +20,9 @@
     } while (0)
 
 // Create a chunked (optionally deflated), early-allocated dataset of type t (borrowed), with fill
-// value `fill` or none, and write `data` if given.
+// value `fill` or none, and write `data` if given (later = 1: its rows come in blocks, eval_h5_write_rows).
 static int create_write(H5Creating *c, const char *name, hid_t t, int rank, const hsize_t *dims, const void *fill,
-                        const void *data) {
+                        const void *data, int later) {
     int rc = CN_OK;
     const int level = c->shape.compression;
     hid_t sp = H5Screate_simple(rank, dims, NULL), d = -1;
@@ -33,7 +33,7 @@ static int create_write(H5Creating *c, const char *name, hid_t t, int rank, cons
     if (fill) {
         H5OK(H5Pset_fill_time(dcpl, H5D_FILL_TIME_ALLOC), what);
         H5OK(H5Pset_fill_value(dcpl, t, fill), what);
-    } else if (!data && !level) { // (filters need the chunks written: with compression the fill is)
+    } else if (!data && !later && !level) { // (filters need the chunks written: with compression the fill is)
         H5OK(H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER), what); // embeddings: /progress says what is valid
     }
     H5OK(d = H5Dcreate2(c->fid, name, t, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT), what);
@@ -50,7 +50,37 @@ done:
 int eval_h5_create(H5Creating *c, const char *name, int k, int rank, const hsize_t *dims, const void *fill,
                        const void *data) {
     hid_t t = k < 0 ? H5Tcopy(H5T_IEEE_F64LE) : h5_type((H5Kind)k);
-    int rc = create_write(c, name, t, rank, dims, fill, data);
+    int rc = create_write(c, name, t, rank, dims, fill, data, 0);
+    if (t >= 0) H5Tclose(t);
+    return rc;
+}
+
+int eval_h5_create_later(H5Creating *c, const char *name, int k, int rank, const hsize_t *dims) {
+    hid_t t = k < 0 ? H5Tcopy(H5T_IEEE_F64LE) : h5_type((H5Kind)k);
+    int rc = create_write(c, name, t, rank, dims, NULL, NULL, 1);
+    if (t >= 0) H5Tclose(t);
+    return rc;
+}
+
+int eval_h5_write_rows(H5Creating *c, const char *name, int k, int64_t row0, int64_t nr, const void *data) {
+    int rc = CN_OK, rank = 0;
+    hid_t t = k < 0 ? H5Tcopy(H5T_IEEE_F64LE) : h5_type((H5Kind)k), d = -1, fs = -1, ms = -1;
+    hsize_t dims[3] = {0, 1, 1}, start[3] = {(hsize_t)row0, 0, 0};
+    char what[256];
+    snprintf(what, sizeof what, "write rows %lld..%lld of %s", (long long)row0, (long long)(row0 + nr), name);
+    H5OK(t < 0 ? -1 : 0, what);
+    H5OK(d = H5Dopen2(c->fid, name, H5P_DEFAULT), what);
+    H5OK(fs = H5Dget_space(d), what);
+    rank = H5Sget_simple_extent_ndims(fs);
+    H5OK(rank < 1 || rank > 3 || H5Sget_simple_extent_dims(fs, dims, NULL) < 0 ? -1 : 0, what);
+    dims[0] = (hsize_t)nr;
+    H5OK(H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, dims, NULL), what);
+    H5OK(ms = H5Screate_simple(rank, dims, NULL), what);
+    H5OK(H5Dwrite(d, t, ms, fs, H5P_DEFAULT, data), what);
+done:
+    if (ms >= 0) H5Sclose(ms);
+    if (fs >= 0) H5Sclose(fs);
+    if (d >= 0) H5Dclose(d);
     if (t >= 0) H5Tclose(t);
     return rc;
 }

@@ -102,8 +102,24 @@ int eval_similarity(Eval *e);
 // The item phase ([dataset] format = items, docs/items.md): /items created by rank 0 with the file,
 // then scored after the main phases (eval_items.c).
 int eval_items_load(Eval *e); // the manifest + the induced dataset (into e->ds)
-int eval_items_create(Eval *e, H5Creating *c);
+int eval_items_create(Eval *e, H5Creating *c); // eval_items_create.c
 int eval_items(Eval *e);
+// /items/status values (docs/items.md)
+enum { ITEM_PENDING = 0, ITEM_OK = 1, ITEM_IMAGE_FAILED = 2, ITEM_BOX_OUTSIDE = 3 };
+// The /items datasets written per round (created with the file, sized by eval_items_dims: their
+// rank, 0 when absent, i.e. embeddings not stored).
+typedef enum {
+    IT_STATUS,    // [N] int8, written per round
+    IT_SIM,       // [N, K] float32 (NaN fill), written per round
+    IT_CROP,      // [N, KI, 4] int32 crop windows x0, y0, x1, y1 (-1 fill), written per round
+    IT_EMB_TEXT,  // [N * KT, D] float32 (output.embeddings), written per round
+    IT_EMB_IMAGE, // [N * KI, D] float32 (output.embeddings), written per round
+    IT_PROGRESS,  // [n_shards] uint8
+    IT_DYN_COUNT
+} ItemDs;
+extern const char *const IT_PATHS[IT_DYN_COUNT];
+extern const H5Kind IT_KINDS[IT_DYN_COUNT];
+int eval_items_dims(const Eval *e, ItemDs id, hsize_t dims[3]);
 // HDF5 helpers of the extra phases (eval_h5.c): collective read/write of full rows [row0, row0 + nr)
 // of an open dataset (nr = 0: join, select none), then the check that the transfer was collective
 // (when the file asks for it); creation (rank 0) of a dataset of kind k (-1: float64) laid out by
@@ -114,6 +130,10 @@ int eval_h5_check_collective(H5Out *o, const char *name);
 int eval_h5_create(H5Creating *c, const char *name, int k, int rank, const hsize_t *dims, const void *fill,
                    const void *data);
 int eval_h5_group(H5Creating *c, const char *name);
+// The same without data, whose rows [row0, row0 + nr) (all columns) are then written block by block
+// (rank 0, serial: what a manifest fixes, written without holding it whole).
+int eval_h5_create_later(H5Creating *c, const char *name, int k, int rank, const hsize_t *dims);
+int eval_h5_write_rows(H5Creating *c, const char *name, int k, int64_t row0, int64_t nr, const void *data);
 // Open dataset `name` of the output on this rank and check that it has `rank` dims equal to `want`;
 // else CN_E_RESUME naming the job kind that writes it (`writer`) and --fresh.
 int eval_h5_open_shape(Eval *e, const char *name, int rank, const hsize_t *want, const char *writer, hid_t *d);

@@ -8,7 +8,8 @@
 // with one collective write step each, the data flushed before the round's flags in
 // /progress/item_shards, eval_round_* for signals, test hooks and progress lines. What is added
 // here is only what the main schema's H5DsId table cannot express: the /items datasets (created by
-// rank 0 with the file) and a collective row read/write for them on the main file's handles.
+// rank 0 with the file, eval_items_create.c) and a collective row read/write for them on the main
+// file's handles.
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdlib.h>
@@ -22,27 +23,13 @@
 #include "eval_internal.h"
 #include "h5_internal.h"
 
-// /items/status values (docs/items.md)
-enum { ITEM_PENDING = 0, ITEM_OK = 1, ITEM_IMAGE_FAILED = 2, ITEM_BOX_OUTSIDE = 3 };
+// ---- the /items datasets (eval_internal.h) ------------------------------------------------------
+const char *const IT_PATHS[IT_DYN_COUNT] = {"/items/status", "/items/sim", "/items/crop",
+                                            "/items/embeddings/text", "/items/embeddings/image",
+                                            "/progress/item_shards"};
+const H5Kind IT_KINDS[IT_DYN_COUNT] = {H5K_I8, H5K_F32, H5K_I32, H5K_F32, H5K_F32, H5K_U8};
 
-// ---- the /items datasets ---------------------------------------------------------------------------
-typedef enum {
-    IT_STATUS,    // [N] int8, written per round
-    IT_SIM,       // [N, K] float32 (NaN fill), written per round
-    IT_CROP,      // [N, KI, 4] int32 crop windows x0, y0, x1, y1 (-1 fill), written per round
-    IT_EMB_TEXT,  // [N * KT, D] float32 (output.embeddings), written per round
-    IT_EMB_IMAGE, // [N * KI, D] float32 (output.embeddings), written per round
-    IT_PROGRESS,  // [n_shards] uint8
-    IT_DYN_COUNT
-} ItemDs;
-
-static const char *const IT_PATHS[IT_DYN_COUNT] = {"/items/status", "/items/sim", "/items/crop",
-                                                   "/items/embeddings/text", "/items/embeddings/image",
-                                                   "/progress/item_shards"};
-static const H5Kind IT_KINDS[IT_DYN_COUNT] = {H5K_I8, H5K_F32, H5K_I32, H5K_F32, H5K_F32, H5K_U8};
-
-// Dims of a dynamic dataset; returns its rank, 0 when absent (embeddings not stored).
-static int item_dims(const Eval *e, ItemDs id, hsize_t dims[3]) {
+int eval_items_dims(const Eval *e, ItemDs id, hsize_t dims[3]) {
     const ItemSet *s = e->items;
     const hsize_t N = (hsize_t)s->n_items;
     switch (id) {
@@ -54,142 +41,6 @@ static int item_dims(const Eval *e, ItemDs id, hsize_t dims[3]) {
     case IT_PROGRESS: dims[0] = (hsize_t)CN_CEIL_DIV((int64_t)N, e->shape.image_shard); return 1;
     default: return 0;
     }
-}
-
-// ---- creation (rank 0, serial, inside h5out_create_begin .. commit) -------------------------------
-static int attr_double(H5Creating *c, hid_t obj, const char *name, double v) {
-    hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t a = sp < 0 ? -1 : H5Acreate2(obj, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
-    int rc = a < 0 || H5Awrite(a, H5T_NATIVE_DOUBLE, &v) < 0 ? cn_fail(CN_E_IO, "%s: cannot write the attribute %s", c->tmp_path, name)
-                                                               : CN_OK;
-    if (a >= 0) H5Aclose(a);
-    if (sp >= 0) H5Sclose(sp);
-    return rc;
-}
-
-static int create_attrs(H5Creating *c, const Eval *e) {
-    const ItemSet *s = e->items;
-    hid_t g = H5Gopen2(c->fid, "/items", H5P_DEFAULT);
-    if (g < 0) return cn_fail(CN_E_IO, "%s: cannot open /items", c->tmp_path);
-    int rc = h5_attr_write_str(g, "kind_labels", "choice,region");
-    if (!rc) rc = h5_attr_write_str(g, "status_labels", "pending,ok,image failed,box outside the image");
-    if (!rc) rc = h5_attr_write_str(g, "manifest", s->manifest);
-    if (!rc) rc = h5_attr_write_int(g, "item_shard", e->shape.image_shard);
-    if (!rc) rc = h5_attr_write_int(g, "k_text", s->k_text);
-    if (!rc) rc = h5_attr_write_int(g, "k_image", s->k_image);
-    if (!rc) rc = h5_attr_write_int(g, "embeddings_in_file", e->shape.store_embeddings);
-    if (!rc) rc = h5_attr_write_str(g, "format", s->format ? s->format : "items");
-    if (!rc) rc = h5_attr_write_str(g, "tie_rule", s->tie_first_max ? "first_max" : "strict");
-    if (!rc) rc = h5_attr_write_int(g, "crop_pil_round", s->crop_pil_round);
-    if (!rc) rc = attr_double(c, g, "crop_expand", e->job.crop_expand);
-    H5Gclose(g);
-    return rc;
-}
-
-// The coordinates of the /items axes (h5schema.c documents them and attaches them at commit).
-static int create_coords(const Eval *e, H5Creating *c) {
-    const ItemSet *s = e->items;
-    const int lv = e->shape.compression;
-    static const char *const box_fields[] = {"x", "y", "w", "h"}, *const crop_fields[] = {"x0", "y0", "x1", "y1"};
-    hid_t g = H5Gopen2(c->fid, "/items", H5P_DEFAULT);
-    if (g < 0) return cn_fail(CN_E_IO, "%s: cannot open /items", c->tmp_path);
-    int rc = h5_coord_range(g, "item", s->n_items, H5P_DEFAULT, 1, lv);
-    if (!rc) rc = h5_coord_range(g, "candidate", s->k_max, H5P_DEFAULT, 1, lv);
-    if (!rc) rc = h5_coord_range(g, "text_candidate", s->k_text, H5P_DEFAULT, 1, lv);
-    if (!rc) rc = h5_coord_range(g, "image_candidate", s->k_image, H5P_DEFAULT, 1, lv);
-    if (!rc) rc = h5_coord_strings(g, "box_field", box_fields, 4, H5P_DEFAULT, 1);
-    if (!rc) rc = h5_coord_strings(g, "crop_field", crop_fields, 4, H5P_DEFAULT, 1);
-    H5Gclose(g);
-    if (!rc) rc = h5_coord_copy(c->fid, "/items/type_names", "/items/item_type", lv);
-    if (!rc && e->shape.store_embeddings) {
-        g = H5Gopen2(c->fid, "/items/embeddings", H5P_DEFAULT);
-        rc = g < 0 ? cn_fail(CN_E_IO, "%s: cannot open /items/embeddings", c->tmp_path) : CN_OK;
-        if (!rc) rc = h5_coord_range(g, "text_row", s->n_items * s->k_text, H5P_DEFAULT, 1, lv);
-        if (!rc) rc = h5_coord_range(g, "image_row", s->n_items * s->k_image, H5P_DEFAULT, 1, lv);
-        if (!rc) rc = h5_coord_range(g, "dim", e->shape.dim, H5P_DEFAULT, 1, lv);
-        if (g >= 0) H5Gclose(g);
-    }
-    if (!rc) {
-        g = H5Gopen2(c->fid, "/progress", H5P_DEFAULT);
-        rc = h5_coord_range(g, "item_shard", CN_CEIL_DIV(s->n_items, e->shape.image_shard), H5P_DEFAULT, 1, lv);
-        H5Gclose(g);
-    }
-    return rc;
-}
-
-// What the manifest fixes is written now (strings cannot go through MPI-IO later, h5out.h says
-// why); the rest is created at its final size with its fill value.
-int eval_items_create(Eval *e, H5Creating *c) {
-    const ItemSet *s = e->items;
-    const int64_t N = s->n_items, KT = s->k_text, KI = s->k_image;
-    int rc = eval_h5_group(c, "/items");
-    if (!rc && e->shape.store_embeddings) rc = eval_h5_group(c, "/items/embeddings");
-    if (rc) return rc;
-    int32_t *type = mallocCheck(sizeof(int32_t) * (size_t)N), *image = mallocCheck(sizeof(int32_t) * (size_t)N);
-    int32_t *line = mallocCheck(sizeof(int32_t) * (size_t)N), *answer = mallocCheck(sizeof(int32_t) * (size_t)N);
-    int32_t *ncand = mallocCheck(sizeof(int32_t) * (size_t)N);
-    int8_t *kind = mallocCheck((size_t)N);
-    const char **texts = mallocCheck(sizeof(char *) * (size_t)(N * KT));
-    double *boxes = mallocCheck(sizeof(double) * (size_t)(N * KI * 4));
-    int64_t *ann = mallocCheck(sizeof(int64_t) * (size_t)(N * KI));
-    for (int64_t i = 0; i < N; i++) {
-        const Item *it = &s->items[i];
-        type[i] = it->type, image[i] = it->image, line[i] = it->line, answer[i] = it->answer, ncand[i] = it->n;
-        kind[i] = (int8_t)it->kind;
-        int nt = it->kind == ITEM_CHOICE ? it->n : 1;
-        for (int64_t k = 0; k < KT; k++) texts[i * KT + k] = k < nt ? it->texts[k] : "";
-        for (int64_t k = 0; k < KI; k++) {
-            int have = it->kind == ITEM_REGION && k < it->n;
-            for (int j = 0; j < 4; j++) boxes[(i * KI + k) * 4 + j] = have ? it->boxes[k][j] : NAN;
-            ann[i * KI + k] = have ? it->ann_ids[k] : -1;
-        }
-    }
-    hsize_t d1[1] = {(hsize_t)N}, d2[2] = {(hsize_t)N, (hsize_t)KT}, d3[3] = {(hsize_t)N, (hsize_t)KI, 4};
-    hsize_t dt[1] = {(hsize_t)s->n_types}, dk[2] = {(hsize_t)N, (hsize_t)KI};
-    rc = eval_h5_create(c, "/items/type_names", H5K_STR, 1, dt, NULL, s->types);
-    if (!rc) rc = eval_h5_create(c, "/items/type", H5K_I32, 1, d1, NULL, type);
-    if (!rc) rc = eval_h5_create(c, "/items/kind", H5K_I8, 1, d1, NULL, kind);
-    if (!rc) rc = eval_h5_create(c, "/items/image_index", H5K_I32, 1, d1, NULL, image);
-    if (!rc) rc = eval_h5_create(c, "/items/line", H5K_I32, 1, d1, NULL, line);
-    if (!rc) rc = eval_h5_create(c, "/items/answer", H5K_I32, 1, d1, NULL, answer);
-    if (!rc) rc = eval_h5_create(c, "/items/n_candidates", H5K_I32, 1, d1, NULL, ncand);
-    if (!rc) rc = eval_h5_create(c, "/items/text", H5K_STR, 2, d2, NULL, texts);
-    if (!rc) rc = eval_h5_create(c, "/items/box", -1, 3, d3, NULL, boxes); // as given: float64, NaN for choice items
-    if (!rc) rc = eval_h5_create(c, "/items/ann_id", H5K_I64, 2, dk, NULL, ann);
-    // a candidate text longer than the context (77 tokens) is cut by the tokenizer, as open_clip
-    // does: flagged per text (1), 0 when whole, -1 where an item has no text k
-    int8_t *trunc = mallocCheck((size_t)(N * KT) + 1);
-    int32_t *ids = mallocCheck(sizeof(int32_t) * (size_t)e->model.cfg.context_length);
-    for (int64_t i = 0; i < N; i++) {
-        const Item *it = &s->items[i];
-        int nt = it->kind == ITEM_CHOICE ? it->n : 1;
-        for (int64_t k = 0; k < KT; k++) {
-            int cut = 0;
-            if (k < nt) tokenizer_encode(e->tok, it->texts[k], e->model.cfg.context_length, ids, &cut);
-            trunc[i * KT + k] = (int8_t)(k < nt ? cut != 0 : -1);
-        }
-    }
-    if (!rc) rc = eval_h5_create(c, "/items/truncated", H5K_I8, 2, d2, NULL, trunc);
-    free(trunc), free(ids);
-    free(type), free(image), free(line), free(answer), free(ncand), free(kind), free(texts), free(boxes), free(ann);
-    const int8_t st_fill = ITEM_PENDING;
-    const uint8_t zero8 = 0;
-    const int32_t minus1 = -1;
-    const float nan_f = NAN;
-    for (int id = 0; id < IT_DYN_COUNT && rc == CN_OK; id++) {
-        hsize_t dims[3];
-        int rank = item_dims(e, (ItemDs)id, dims);
-        if (rank == 0) continue;
-        const void *fill = id == IT_STATUS     ? (const void *)&st_fill
-                           : id == IT_SIM      ? (const void *)&nan_f
-                           : id == IT_CROP     ? (const void *)&minus1
-                           : id == IT_PROGRESS ? (const void *)&zero8
-                                               : NULL;
-        rc = eval_h5_create(c, IT_PATHS[id], IT_KINDS[id], rank, dims, fill, NULL);
-    }
-    if (!rc) rc = create_attrs(c, e);
-    if (!rc) rc = create_coords(e, c);
-    return rc;
 }
 
 // ---- collective I/O on the open parallel file ------------------------------------------------------
@@ -231,7 +82,7 @@ static int open_handles(Eval *e, ItemHandles *h) {
     for (int id = 0; id < IT_DYN_COUNT; id++) h->d[id] = -1;
     for (int id = 0; id < IT_DYN_COUNT && rc == CN_OK; id++) {
         hsize_t want[3] = {0, 1, 1};
-        int rank = item_dims(e, (ItemDs)id, want);
+        int rank = eval_items_dims(e, (ItemDs)id, want);
         if (rank > 0) rc = eval_h5_open_shape(e, IT_PATHS[id], rank, want, "an items job with this manifest", &h->d[id]);
     }
     return rc;
@@ -258,7 +109,7 @@ static int cmp_i64(const void *a, const void *b) {
 static void collect_image_rows(const ItemSet *s, ItemShard *sh) {
     int m = 0;
     for (int64_t i = 0; i < sh->n; i++)
-        if (s->items[sh->i0 + i].kind == ITEM_CHOICE) sh->img_rows[m++] = s->items[sh->i0 + i].image;
+        if (s->keys[sh->i0 + i].kind == ITEM_CHOICE) sh->img_rows[m++] = s->keys[sh->i0 + i].image;
     qsort(sh->img_rows, (size_t)m, sizeof(int64_t), cmp_i64);
     int u = 0;
     for (int j = 0; j < m; j++)
@@ -275,7 +126,7 @@ static int encode_texts(Eval *e, ItemShard *sh) {
     const int ctx = e->model.cfg.context_length, D = (int)e->shape.dim, KT = s->k_text, B = e->job.text_batch;
     int64_t total = 0;
     for (int64_t i = 0; i < sh->n; i++) {
-        const Item *it = &s->items[sh->i0 + i];
+        const ItemKey *it = &s->keys[sh->i0 + i];
         total += it->kind == ITEM_CHOICE ? it->n : 1;
     }
     int32_t *ids = callocCheck((size_t)(total * ctx + 1), sizeof(int32_t));
@@ -284,7 +135,7 @@ static int encode_texts(Eval *e, ItemShard *sh) {
     int64_t m = 0;
     int rc = CN_OK;
     for (int64_t i = 0; i < sh->n && rc == CN_OK; i++) {
-        const Item *it = &s->items[sh->i0 + i];
+        const Item *it = items_get(s, (int)(sh->i0 + i)); // (valid until the next items_get)
         int nt = it->kind == ITEM_CHOICE ? it->n : 1;
         for (int k = 0; k < nt; k++) {
             int same = -1;
@@ -352,8 +203,8 @@ static int encode_crops(Eval *e, ItemShard *sh) {
     int W = 0, H = 0, cached = -1, rc = CN_OK;
     int64_t *copies = mallocCheck(sizeof(int64_t) * (size_t)(2 * sh->n * KI + 1)), n_copy = 0; // pairs (to, from)
     for (int64_t i = 0; i < sh->n && rc == CN_OK; i++) {
-        const Item *it = &s->items[sh->i0 + i];
-        if (it->kind != ITEM_REGION) continue;
+        if (s->keys[sh->i0 + i].kind != ITEM_REGION) continue;
+        const Item *it = items_get(s, (int)(sh->i0 + i)); // (valid until the next items_get)
         if (it->image != cached) {
             free(rgb);
             rgb = NULL;
@@ -420,7 +271,7 @@ static int item_shard_compute(Eval *e, ItemShard *sh) {
     if (rc == CN_OK) rc = encode_crops(e, sh);
     if (rc) return rc;
     for (int64_t i = 0; i < sh->n; i++) {
-        const Item *it = &s->items[sh->i0 + i];
+        const ItemKey *it = &s->keys[sh->i0 + i];
         if (it->kind == ITEM_CHOICE) { // the whole image: its row among the shard's distinct images
             const int64_t *hit = bsearch(&(int64_t){it->image}, sh->img_rows, (size_t)sh->n_img_rows, sizeof(int64_t), cmp_i64);
             memcpy(sh->iemb + i * KI * D, sh->img_emb + (hit - sh->img_rows) * D, sizeof(float) * (size_t)D);
@@ -514,7 +365,7 @@ int eval_items_load(Eval *e) {
     if (rc == CN_OK) {
         const ItemSet *s = e->items;
         int n_region = 0;
-        for (int i = 0; i < s->n_items; i++) n_region += s->items[i].kind == ITEM_REGION;
+        for (int i = 0; i < s->n_items; i++) n_region += s->keys[i].kind == ITEM_REGION;
         cn_log("items: %d from %s (%d choice, %d region; %d types; up to %d candidates), %d images, crop_expand %.2f",
                s->n_items, s->manifest, s->n_items - n_region, n_region, s->n_types, s->k_max, s->n_images,
                j->crop_expand);

@@ -75,7 +75,7 @@ static void test_ok_manifest(void) {
         CHECK_INT(s.k_max, 3);
         CHECK_INT(s.k_text, 3);
         CHECK_INT(s.k_image, 2);
-        const Item *a = &s.items[0], *b = &s.items[1], *c = &s.items[2], *r = &s.items[3], *m = &s.items[4];
+        const Item *a = items_get(&s, 0), *b = items_get(&s, 1), *c = items_get(&s, 2), *r = items_get(&s, 3), *m = items_get(&s, 4);
         CHECK_INT(a->kind, ITEM_CHOICE);
         CHECK_INT(a->n, 3);
         CHECK_INT(a->answer, 0);
@@ -104,12 +104,12 @@ static void test_ok_manifest(void) {
         CHECK_INT(ds.n_captions, 5);
         CHECK_STR(ds.images[1].file_name, "000000453302.jpg");
         CHECK_INT(ds.images[0].n_captions, 2); // items 0 and 2
-        CHECK_STR(ds.captions[0].text, "This image features a bicycle, but not a car.");
-        CHECK_STR(ds.captions[1].text, "A bike parked in front of a parking meter.");
-        CHECK_INT(ds.captions[1].id, 2); // caption id = item index
-        CHECK_STR(ds.captions[2].text, "a kitchen with a refrigerator a microwave and a toaster");
-        CHECK_STR(ds.captions[3].text, "This image does not feature a person."); // answer 1 of item 4
-        CHECK_STR(ds.captions[4].text, "the train that is not green");
+        CHECK_STR(dataset_caption(&ds, 0)->text, "This image features a bicycle, but not a car.");
+        CHECK_STR(dataset_caption(&ds, 1)->text, "A bike parked in front of a parking meter.");
+        CHECK_INT(dataset_caption(&ds, 1)->id, 2); // caption id = item index
+        CHECK_STR(dataset_caption(&ds, 2)->text, "a kitchen with a refrigerator a microwave and a toaster");
+        CHECK_STR(dataset_caption(&ds, 3)->text, "This image does not feature a person."); // answer 1 of item 4
+        CHECK_STR(dataset_caption(&ds, 4)->text, "the train that is not green");
         char *p = dataset_image_path(&ds, 2);
         CHECK_STR(p, "/imgs/000000482585.jpg");
         free(p);
@@ -122,7 +122,7 @@ static void test_ok_manifest(void) {
     if (rc == CN_OK) {
         CHECK_INT(s.n_items, 2);
         CHECK_INT(s.n_images, 1);
-        CHECK_INT(s.items[1].line, 4);
+        CHECK_INT(items_get(&s, 1)->line, 4);
         items_free(&s);
     }
     remove(tmp);
@@ -137,7 +137,7 @@ static void test_ann_items(void) {
         return;
     }
     // dog instances of image 1 without the crowd one (11), by id: 10, 12, 15
-    const Item *a = &s.items[0], *b = &s.items[1];
+    const Item *a = items_get(&s, 0), *b = items_get(&s, 1);
     CHECK_INT(a->kind, ITEM_REGION);
     CHECK_INT(a->n, 3);
     CHECK_INT(a->ann_ids[0], 10);

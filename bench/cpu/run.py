@@ -118,17 +118,38 @@ def jsonl_subset(path_out, replicate=1):
     return n
 
 
+def items_subset(path_out, replicate=1, k=5):
+    """The coco-mini captions as an item manifest (`[dataset] format = items`): one k-candidate
+    choice item per caption, its candidates the caption and the captions of the next k - 1
+    annotations of other images (the foils), the answer at position (line % k); the whole set
+    repeated `replicate` times. Returns the number of items."""
+    caps = json.load(open(os.path.join(COCO, "annotations", "captions_val2017.json")))
+    names = {im["id"]: im["file_name"] for im in caps["images"]}
+    anns = caps["annotations"]
+    n = 0
+    with open(path_out, "w") as f:
+        for r in range(replicate):
+            for j, a in enumerate(anns):
+                foils = [b["caption"] for b in anns[j + 1:] + anns[:j] if b["image_id"] != a["image_id"]][:k - 1]
+                answer = n % k
+                cands = foils[:answer] + [a["caption"]] + foils[answer:]
+                f.write(json.dumps({"image": names[a["image_id"]], "candidates": cands, "answer": answer}) + "\n")
+                n += 1
+    return n
+
+
 def measure_rss(clipneg, job, work, env, threads, factors, repeats, fmt="coco"):
     """Peak RSS of one rank (the singleton, no launcher) running `job` on the coco-mini captions
     replicated k times, for each k in `factors` ("1,10,100"): [(k, captions, [MiB per repeat],
-    [seconds per repeat])]. fmt "jsonl" feeds the same captions as a JSONL manifest. Each run is a
+    [seconds per repeat])]. fmt "jsonl" feeds the same captions as a JSONL manifest, "items" as an item
+    manifest of 5-candidate choice items (one per caption: the count reported). Each run is a
     fresh interpreter whose only child is clipneg, so ru_maxrss is that run's alone."""
     out = []
     for k in [int(x) for x in factors.split(",") if x.strip()]:
-        if fmt == "jsonl":
+        if fmt in ("jsonl", "items"):
             p = os.path.join(work, f"captions_x{k}.jsonl")
-            n_caps = jsonl_subset(p, replicate=k)
-            data = ["--set", "dataset.format=jsonl", "--set", f"dataset.manifest={p}", "--set", "dataset.captions=",
+            n_caps = jsonl_subset(p, replicate=k) if fmt == "jsonl" else items_subset(p, replicate=k)
+            data = ["--set", f"dataset.format={fmt}", "--set", f"dataset.manifest={p}", "--set", "dataset.captions=",
                     "--set", "dataset.instances=", "--set", f"dataset.images={os.path.join(COCO, 'val2017')}"]
         else:
             p = os.path.join(work, f"captions_x{k}.json")
@@ -213,20 +234,22 @@ def tools_lines(rows):
     return lines
 
 
-def rss_lines(rss):
-    """The RSS table (medians) and the growth per caption from the smallest to the largest set."""
+def rss_lines(rss, fmt="coco"):
+    """The RSS table (medians) and the growth per caption from the smallest to the largest set. An
+    item manifest (fmt "items") has one caption per item (7 variant texts) and 5 candidate texts."""
     if not rss:
         return []
-    lines = ["", "| captions (x replication) | texts | peak RSS of the rank, median (MiB) | runs (MiB) | eval time (s) |",
+    what, per = ("items", 7 + 5) if fmt == "items" else ("captions", 7)
+    lines = ["", f"| {what} (x replication) | texts | peak RSS of the rank, median (MiB) | runs (MiB) | eval time (s) |",
              "|---|---:|---:|---|---:|"]
     for k, n_caps, mib, secs in rss:
-        lines.append(f"| {n_caps} (x{k}) | {n_caps * 7} | {median(mib):.1f} | "
+        lines.append(f"| {n_caps} (x{k}) | {n_caps * per} | {median(mib):.1f} | "
                      f"{', '.join(f'{m:.1f}' for m in mib)} | {median(secs):.1f} |")
     (k0, n0, m0, _), (k1, n1, m1, _) = rss[0], rss[-1]
     if n1 > n0:
         grow = median(m1) - median(m0)
-        lines += ["", f"Growth x{k0} -> x{k1}: {grow:+.1f} MiB for {n1 - n0} more captions = "
-                      f"{grow * 1048576 / (n1 - n0):.1f} bytes per caption."]
+        lines += ["", f"Growth x{k0} -> x{k1}: {grow:+.1f} MiB for {n1 - n0} more {what} = "
+                      f"{grow * 1048576 / (n1 - n0):.1f} bytes per {what[:-1]}."]
     return lines
 
 
@@ -241,8 +264,9 @@ def main():
     ap.add_argument("--rss-repeats", type=int, default=3, help="runs per RSS point (median reported)")
     ap.add_argument("--rss-tools", action="store_true",
                     help="with --rss-only: measure clipneg reduce and export-tsne instead of eval")
-    ap.add_argument("--rss-format", choices=("coco", "jsonl"), default="coco",
-                    help="feed the replicated captions as COCO JSON or as a JSONL manifest (RSS part)")
+    ap.add_argument("--rss-format", choices=("coco", "jsonl", "items"), default="coco",
+                    help="feed the replicated captions as COCO JSON, a JSONL manifest or an item manifest of "
+                         "5-candidate choice items, one per caption (RSS part)")
     ap.add_argument("--rss-only", action="store_true",
                     help="only the RSS part (tiny test model, minutes); table to stdout and bench/cpu/rss.md")
     ap.add_argument("--build", default=os.environ.get("CLIPNEG_BUILD", os.path.join(ROOT, "build")),
@@ -264,8 +288,9 @@ def main():
             lines = tools_lines(measure_tools_rss(clipneg, job, work, env, T, args.rss, args.rss_repeats))
             what = "clipneg reduce / export-tsne (defaults) on the eval output"
         else:
-            lines = rss_lines(measure_rss(clipneg, job, work, env, T, args.rss, args.rss_repeats, args.rss_format))
-            what = f"clipneg eval ({args.rss_format} captions)"
+            lines = rss_lines(measure_rss(clipneg, job, work, env, T, args.rss, args.rss_repeats, args.rss_format),
+                              args.rss_format)
+            what = "clipneg eval (item manifest)" if args.rss_format == "items" else f"clipneg eval ({args.rss_format} captions)"
         load = os.getloadavg()[0]
         text = "\n".join([f"Peak RSS of one rank, {what}, tiny test model, {T} threads, median of {args.rss_repeats} "
                           f"runs; 1-minute load average at the end {load:.1f} on {os.cpu_count()} cores."] + lines)

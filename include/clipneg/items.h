@@ -33,6 +33,17 @@ typedef struct {
     int64_t *ann_ids;  // region: [n] COCO annotation ids, -1 for explicit boxes; NULL for choice
 } Item;
 
+// What the index pass keeps per item (16 bytes): the texts and boxes stay in the manifest and are
+// read back per window (items_get). Every ItemSet has one per item, resident or streamed.
+typedef struct {
+    int32_t line, image, type; // as Item
+    uint16_t n;                // candidates (<= ITEMS_MAX_CANDIDATES)
+    uint8_t answer;            // < n
+    uint8_t kind;              // ItemKind
+} ItemKey;
+
+typedef struct ItemStream ItemStream; // a streamed manifest's file, offsets and item window (dataset_items_stream.c)
+
 typedef struct {
     char *manifest;    // path as given
     char *image_root;  // folder image paths are relative to ([dataset] images, else the manifest's folder)
@@ -40,7 +51,10 @@ typedef struct {
     int n_images;
     char **types;      // [n_types] type names, in order of first appearance
     int n_types;
-    Item *items;       // [n_items] in manifest order
+    ItemKey *keys;     // [n_items] in manifest order: kind, image, type, n, answer, line of each item
+    Item *items;       // [n_items] the items themselves, held only by the published-benchmark readers
+                       // (bounded files); NULL for a manifest, which is streamed: use items_get()
+    ItemStream *stream;// a manifest: where texts and boxes are read back from (NULL when resident)
     int n_items;
     int k_max;         // max candidates of any item (columns of /items/sim)
     int k_text;        // max texts of any item (choice: n, region: 1)
@@ -54,7 +68,9 @@ typedef struct {
     const char *format;// static name of the source format ("negbench-mcq", ...); NULL: "items"
 } ItemSet;
 
-// Parse a manifest (one JSON object per line, blank lines skipped):
+// Index a manifest (one JSON object per line, blank lines skipped): every line is parsed and checked
+// once, but only an ItemKey per item, a file offset every 8 lines, the image paths and type names
+// are kept; items_get() reads an item's texts and boxes back from the file. Lines are:
 //   {"image": P, "candidates": [T0, T1, ...], "answer": k, "type"?: S}          choice (default type "mcq")
 //   {"image": P, "caption": T, "negated": T', "type"?: S}                       choice, K = 2, answer 0 ("ccneg")
 //   {"image": P, "text": T, "ann_id": A, "type"?: S}                            region (default type "region"):
@@ -65,9 +81,14 @@ typedef struct {
 // CN_OK or CN_E_DATA with "FILE:LINE: field: reason"; on failure *s is left empty.
 int items_load(ItemSet *s, const char *manifest, const char *images_dir, const char *instances_json, int max_images);
 void items_free(ItemSet *s);
-// After the items are in: keeps the items of the first max_images images (0: all), sets k_max,
-// k_text, k_image and warns (rank 0) about repaired UTF-8.
+// After the items are in: fills keys from resident items, keeps the items of the first max_images
+// images (0: all), sets k_max, k_text, k_image and warns (rank 0) about repaired UTF-8.
 void items_set_shape(ItemSet *s, int max_images);
+// Item i (0 <= i < n_items). Resident: &items[i]. Streamed: from a window of 256 items read back
+// from the manifest starting at i (texts repaired, ann_id boxes looked up, exactly as the index pass saw
+// them); the pointer stays valid until an item outside the window is asked for. A manifest changed
+// under a running job stops the job (as dataset_caption).
+const Item *items_get(const ItemSet *s, int i);
 
 // Item benchmarks read from their published files (`[dataset] format = negbench-mcq, negrefcocog,
 // valse-existence, sugarcrepe, ccneg`; src/dataset_bench.c, docs/benchmarks.md): 1 when `dataset_kind` is
@@ -78,6 +99,7 @@ int items_load_bench(ItemSet *s, const JobConfig *job);
 // The dataset the main phases evaluate: the manifest's images (ids 0, 1, ... in order of first
 // appearance) and one caption per item (id = item index; text = the correct candidate of a choice
 // item, the text of a region item), so the job's variants also run on the items' true captions.
+// Streamed (texts read back through dataset_caption) when s is; resident for the benchmark readers.
 int items_to_dataset(const ItemSet *s, Dataset *ds);
 
 // Crop window of a COCO box (x, y, w, h) grown about its centre by `expand` (>= 1), in integer

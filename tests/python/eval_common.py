@@ -116,8 +116,9 @@ def read_file(path):
     with h5py.File(path, "r") as f:
         def visit(name, obj):
             if isinstance(obj, h5py.Dataset):
-                if obj.dtype.kind == "O":
-                    data[name] = list(obj.asstr()[()])
+                if obj.dtype.kind == "O":  # (2-D string tables such as /items/text: the shape, then row-major)
+                    v = obj.asstr()[()]
+                    data[name] = list(v) if v.ndim == 1 else [v.shape] + list(v.ravel())
                 else:
                     data[name] = obj[()]
         f.visititems(visit)
