@@ -7,7 +7,7 @@
 #  * py_bad_inputs: the bad-input matrix against the real `clipneg eval` (mpirun; label mpi).
 # The libFuzzer campaigns themselves are tests/fuzz/CMakeLists.txt (label fuzz, -DCLIPNEG_FUZZ=ON).
 set(_fuzz_dir ${CMAKE_CURRENT_SOURCE_DIR}/fuzz)
-foreach(name safetensors coco_json jsonl job_ini tokenizer image classify_csv torchfile)
+foreach(name safetensors coco_json jsonl job_ini tokenizer image classify_csv torchfile items)
   add_executable(replay_${name} ${_fuzz_dir}/fuzz_${name}.c ${_fuzz_dir}/replay_main.c)
   target_link_libraries(replay_${name} PRIVATE clipneg_core)
   if(CLIPNEG_HAVE_CUDA)
