@@ -47,24 +47,29 @@ done:
 }
 
 // create_write with the type of a kind (H5K_F64 does not exist in h5out.h: -1 means float64).
-int eval_h5_create(H5Creating *c, const char *name, int k, int rank, const hsize_t *dims, const void *fill,
-                       const void *data) {
-    hid_t t = k < 0 ? H5Tcopy(H5T_IEEE_F64LE) : h5_type((H5Kind)k);
-    int rc = create_write(c, name, t, rank, dims, fill, data, 0);
+// The file type of kind k (-1: float64, as given); the caller closes it.
+static hid_t kind_type(int k) { return k < 0 ? H5Tcopy(H5T_IEEE_F64LE) : h5_type((H5Kind)k); }
+
+static int create_kind(H5Creating *c, const char *name, int k, int rank, const hsize_t *dims, const void *fill,
+                       const void *data, int later) {
+    hid_t t = kind_type(k);
+    int rc = create_write(c, name, t, rank, dims, fill, data, later);
     if (t >= 0) H5Tclose(t);
     return rc;
 }
 
+int eval_h5_create(H5Creating *c, const char *name, int k, int rank, const hsize_t *dims, const void *fill,
+                       const void *data) {
+    return create_kind(c, name, k, rank, dims, fill, data, 0);
+}
+
 int eval_h5_create_later(H5Creating *c, const char *name, int k, int rank, const hsize_t *dims) {
-    hid_t t = k < 0 ? H5Tcopy(H5T_IEEE_F64LE) : h5_type((H5Kind)k);
-    int rc = create_write(c, name, t, rank, dims, NULL, NULL, 1);
-    if (t >= 0) H5Tclose(t);
-    return rc;
+    return create_kind(c, name, k, rank, dims, NULL, NULL, 1);
 }
 
 int eval_h5_write_rows(H5Creating *c, const char *name, int k, int64_t row0, int64_t nr, const void *data) {
     int rc = CN_OK, rank = 0;
-    hid_t t = k < 0 ? H5Tcopy(H5T_IEEE_F64LE) : h5_type((H5Kind)k), d = -1, fs = -1, ms = -1;
+    hid_t t = kind_type(k), d = -1, fs = -1, ms = -1;
     hsize_t dims[3] = {0, 1, 1}, start[3] = {(hsize_t)row0, 0, 0};
     char what[256];
     snprintf(what, sizeof what, "write rows %lld..%lld of %s", (long long)row0, (long long)(row0 + nr), name);
